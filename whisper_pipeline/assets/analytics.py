@@ -1,0 +1,68 @@
+"""Step 5: per-speaker talk time, words, pace, turns, overlap; the recording's silence ratio."""
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from dagster import AssetExecutionContext, MetadataValue, Output, TableRecord, asset
+
+from whisper_pipeline.assets.step import recording_step
+from whisper_pipeline.lib.analytics import RecordingStats, compute_stats
+from whisper_pipeline.lib.records import Diarization, Segment, Transcript
+from whisper_pipeline.partitions import recordings_partitions
+from whisper_pipeline.resources.storage import PipelineStorage
+
+
+@asset(
+    partitions_def=recordings_partitions,
+    group_name="recordings",
+    description="Per-speaker analytics in the warehouse's speaker_stats view; silence ratio in recordings.",
+)
+def recording_analytics(
+    context: AssetExecutionContext,
+    storage: PipelineStorage,
+    transcript: Transcript,
+    diarization: Diarization,
+    speaker_transcript: list[Segment],
+) -> Output[RecordingStats]:
+    with recording_step(context, storage, "recording_analytics") as step:
+        stats = compute_stats(transcript.duration_s, speaker_transcript, diarization.turns)
+        warehouse = storage.warehouse
+        warehouse.write(
+            "speaker_stats",
+            step.recording_id,
+            [{"recording_id": step.recording_id, **asdict(row)} for row in stats.speakers],
+        )
+        warehouse.write(
+            "recording_stats",
+            step.recording_id,
+            [
+                {
+                    "recording_id": step.recording_id,
+                    "speakers": len(diarization.speakers),
+                    "speech_s": stats.speech_s,
+                    "silence_ratio": stats.silence_ratio,
+                    "overlap_s": stats.overlap_s,
+                    "diarization_backend": diarization.backend,
+                    "diarization_skipped_reason": diarization.skipped_reason,
+                    "analyzed_at": datetime.now(UTC),
+                    "run_id": context.run_id,
+                }
+            ],
+        )
+        warehouse.refresh_database()
+    return Output(
+        stats,
+        metadata={
+            "speech_s": MetadataValue.float(stats.speech_s),
+            "silence_ratio": MetadataValue.float(stats.silence_ratio),
+            "overlap_s": MetadataValue.float(stats.overlap_s),
+            "speakers": MetadataValue.table(
+                records=[
+                    TableRecord({k: v for k, v in asdict(row).items() if v is not None})
+                    for row in stats.speakers
+                ],
+            )
+            if stats.speakers
+            else "none",
+        },
+    )

@@ -1,0 +1,85 @@
+"""Step 1: what the recording is (ffprobe facts, content hash); rejects what is not audio."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from dagster import AssetExecutionContext, MetadataValue, Output, asset
+
+from whisper_pipeline.assets.step import recording_step
+from whisper_pipeline.lib.audio import probe
+from whisper_pipeline.partitions import recordings_partitions
+from whisper_pipeline.resources.storage import PipelineStorage
+
+
+@dataclass(frozen=True)
+class RecordingFacts:
+    recording_id: str
+    source_path: str
+    content_sha256: str
+    size_bytes: int
+    mtime_ns: int
+    duration_s: float
+    codec: str
+    sample_rate_hz: int
+    channels: int
+    container: str
+
+
+@asset(
+    partitions_def=recordings_partitions,
+    group_name="recordings",
+    kinds={"ffmpeg"},
+    description="ffprobe facts of the recording; fails with a clear message when it is not decodable audio.",
+)
+def recording_metadata(
+    context: AssetExecutionContext, storage: PipelineStorage
+) -> Output[RecordingFacts]:
+    with recording_step(context, storage, "recording_metadata") as step:
+        entry = storage.registry.get(step.recording_id)
+        path = storage.registry.check_unchanged(entry)
+        info = probe(path)
+        facts = RecordingFacts(
+            recording_id=step.recording_id,
+            source_path=str(path),
+            content_sha256=entry.content_sha256,
+            size_bytes=info.size_bytes,
+            mtime_ns=entry.mtime_ns,
+            duration_s=info.duration_s,
+            codec=info.codec,
+            sample_rate_hz=info.sample_rate_hz,
+            channels=info.channels,
+            container=info.container,
+        )
+        storage.warehouse.write(
+            "recording_files",
+            step.recording_id,
+            [
+                {
+                    "recording_id": step.recording_id,
+                    "source_path": str(path),
+                    "source_name": path.name,
+                    "content_sha256": entry.content_sha256,
+                    "size_bytes": info.size_bytes,
+                    "duration_s": info.duration_s,
+                    "codec": info.codec,
+                    "sample_rate_hz": info.sample_rate_hz,
+                    "channels": info.channels,
+                    "container": info.container,
+                    "registered_at": datetime.fromisoformat(entry.registered_at).astimezone(UTC),
+                    "run_id": context.run_id,
+                }
+            ],
+        )
+    return Output(
+        facts,
+        metadata={
+            "source_path": MetadataValue.path(str(path)),
+            "duration_s": MetadataValue.float(info.duration_s),
+            "codec": info.codec,
+            "sample_rate_hz": info.sample_rate_hz,
+            "channels": info.channels,
+            "container": info.container,
+            "size_bytes": MetadataValue.int(info.size_bytes),
+            "content_sha256": entry.content_sha256,
+        },
+    )

@@ -1,0 +1,44 @@
+"""Step 4: the transcript with a speaker per word and segment, and its export files."""
+
+from dagster import AssetExecutionContext, MetadataValue, Output, asset
+
+from whisper_pipeline.assets.step import recording_step
+from whisper_pipeline.lib.exports import write_exports
+from whisper_pipeline.lib.records import Diarization, Segment, Transcript
+from whisper_pipeline.lib.speakers import assign_speakers
+from whisper_pipeline.lib.warehouse import segment_rows, word_rows
+from whisper_pipeline.partitions import recordings_partitions
+from whisper_pipeline.resources.storage import PipelineStorage
+
+
+@asset(
+    partitions_def=recordings_partitions,
+    group_name="recordings",
+    description="Speaker per word (largest overlap) and per segment; SRT, VTT, TXT, JSON and RTTM exports.",
+)
+def speaker_transcript(
+    context: AssetExecutionContext,
+    storage: PipelineStorage,
+    transcript: Transcript,
+    diarization: Diarization,
+) -> Output[list[Segment]]:
+    with recording_step(context, storage, "speaker_transcript") as step:
+        segments = assign_speakers(transcript.segments, diarization.turns)
+        warehouse = storage.warehouse
+        warehouse.write("segments", step.recording_id, segment_rows(step.recording_id, segments))
+        warehouse.write("words", step.recording_id, word_rows(step.recording_id, segments))
+        exports = write_exports(
+            storage.outputs_for(step.recording_id),
+            step.recording_id,
+            transcript.language,
+            segments,
+            diarization.turns,
+        )
+    metadata: dict[str, object] = {
+        f"export_{kind}": MetadataValue.path(str(path)) for kind, path in exports.items()
+    }
+    metadata["speakers"] = ", ".join(sorted({s.speaker for s in segments if s.speaker})) or "none"
+    metadata["segments"] = MetadataValue.int(len(segments))
+    if diarization.skipped:
+        metadata["note"] = "no speakers: diarization was skipped"
+    return Output(segments, metadata=metadata)

@@ -1,0 +1,134 @@
+"""What every per-recording step shares: progress, failures that carry context, failure rows."""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from dagster import AssetExecutionContext, Failure, MetadataValue
+
+from whisper_pipeline.lib.errors import StepFailure
+from whisper_pipeline.lib.progress import ProgressReporter, ProgressSnapshot
+from whisper_pipeline.resources.storage import PipelineStorage
+
+progress_log = logging.getLogger("whisper_pipeline.progress")
+
+# Run tags that show where a run is; the UI shows them, `status` and the run monitor read them.
+TAG_STEP = "whisper/step"
+TAG_STEP_STARTED = "whisper/step_started_at"
+TAG_UPDATED = "whisper/progress_updated_at"
+TAG_SEGMENTS = "whisper/segments"
+TAG_PERCENT = "whisper/percent"
+TAG_PROGRESS = "whisper/progress"
+
+
+@dataclass
+class StepState:
+    """What a step has reached, for progress and for the failure message if it stops."""
+
+    step: str
+    recording_id: str
+    progress: ProgressReporter
+
+    @property
+    def segments(self) -> int | None:
+        return (self.progress.segments or 0) if self.step == "transcribe" else None
+
+
+def progress_tags(snapshot: ProgressSnapshot) -> dict[str, str]:
+    tags = {
+        TAG_STEP: snapshot.step,
+        TAG_STEP_STARTED: f"{snapshot.started_at:.0f}",
+        TAG_UPDATED: f"{snapshot.updated_at:.0f}",
+        TAG_PROGRESS: snapshot.describe(),
+    }
+    if snapshot.segments is not None:
+        tags[TAG_SEGMENTS] = str(snapshot.segments)
+    if snapshot.fraction is not None:
+        tags[TAG_PERCENT] = f"{snapshot.fraction * 100:.0f}"
+    return tags
+
+
+def _sinks(context: AssetExecutionContext):
+    def to_dagster_log(snapshot: ProgressSnapshot) -> None:
+        context.log.info(snapshot.describe())
+
+    def to_run_tags(snapshot: ProgressSnapshot) -> None:
+        context.instance.add_run_tags(context.run_id, progress_tags(snapshot))
+
+    def to_python_log(snapshot: ProgressSnapshot) -> None:
+        progress_log.info("%s %s", snapshot.recording_id, snapshot.describe())
+
+    return [to_dagster_log, to_run_tags, to_python_log]
+
+
+def record_failure(
+    storage: PipelineStorage,
+    recording_id: str,
+    step: str,
+    message: str,
+    error_type: str,
+    run_id: str,
+    segments: int | None = None,
+) -> None:
+    """A `failures` row for the warehouse; the recording's source name when it is known."""
+    try:
+        source_name = storage.registry.get(recording_id).source_name
+    except KeyError:
+        source_name = recording_id
+    storage.warehouse.add_failure(
+        {
+            "recording_id": recording_id,
+            "source_name": source_name,
+            "step": step,
+            "error": message,
+            "error_type": error_type,
+            "segments": segments,
+            "run_id": run_id,
+            "failed_at": datetime.now(UTC),
+        }
+    )
+
+
+@contextmanager
+def recording_step(
+    context: AssetExecutionContext,
+    storage: PipelineStorage,
+    step: str,
+    duration_s: float | None = None,
+) -> Iterator[StepState]:
+    """Run a step's body with a progress reporter; any exception becomes a Dagster Failure whose
+    message names the step (and segments reached) and the problem, and a `failures` row."""
+    reporter = ProgressReporter(step, context.partition_key, duration_s, _sinks(context))
+    state = StepState(step=step, recording_id=context.partition_key, progress=reporter)
+    reporter.update(force=True)
+    try:
+        yield state
+    except Failure:
+        raise
+    except Exception as error:
+        failure = StepFailure(step, error, state.segments)
+        try:
+            record_failure(
+                storage,
+                state.recording_id,
+                step,
+                str(failure),
+                type(error).__name__,
+                context.run_id,
+                state.segments,
+            )
+        except Exception:
+            context.log.exception("could not record the failure of %s in the warehouse", step)
+        raise Failure(
+            description=f"{state.recording_id}: {failure}",
+            metadata={
+                "recording_id": state.recording_id,
+                "step": step,
+                "error_type": type(error).__name__,
+                "segments": MetadataValue.int(state.segments or 0),
+            },
+        ) from error
+    if duration_s is not None:
+        reporter.update(position_s=duration_s, force=True)

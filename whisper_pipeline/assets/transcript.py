@@ -1,0 +1,136 @@
+"""Step 2: what was said, with word timestamps (whisperx: VAD, batched ASR, alignment)."""
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dagster import AssetExecutionContext, MetadataValue, Output, asset
+
+from whisper_pipeline.assets.metadata import RecordingFacts
+from whisper_pipeline.assets.step import recording_step
+from whisper_pipeline.lib.audio import iter_windows
+from whisper_pipeline.lib.exports import write_exports
+from whisper_pipeline.lib.records import Segment, Transcript
+from whisper_pipeline.lib.registry import RegisteredRecording
+from whisper_pipeline.lib.transcription import transcribe_windows
+from whisper_pipeline.lib.warehouse import segment_rows, word_rows
+from whisper_pipeline.partitions import recordings_partitions
+from whisper_pipeline.resources.alignment import WordAlignment
+from whisper_pipeline.resources.asr import WhisperASR
+from whisper_pipeline.resources.storage import PipelineStorage
+
+
+def _still_there(storage: PipelineStorage, facts: RecordingFacts) -> Path:
+    """The source file, refusing one that was moved, deleted or changed since step 1."""
+    entry = RegisteredRecording(
+        recording_id=facts.recording_id,
+        source_path=facts.source_path,
+        content_sha256=facts.content_sha256,
+        size_bytes=facts.size_bytes,
+        mtime_ns=facts.mtime_ns,
+        registered_at="",
+    )
+    return storage.registry.check_unchanged(entry)
+
+
+@asset(
+    partitions_def=recordings_partitions,
+    group_name="recordings",
+    kinds={"whisperx"},
+    pool="gpu",
+    description="Segments and words with timestamps, language; written to the warehouse and exported without speakers.",
+)
+def transcript(
+    context: AssetExecutionContext,
+    storage: PipelineStorage,
+    asr: WhisperASR,
+    alignment: WordAlignment,
+    recording_metadata: RecordingFacts,
+) -> Output[Transcript]:
+    facts = recording_metadata
+    with recording_step(context, storage, "transcribe", facts.duration_s) as step:
+        path = _still_there(storage, facts)
+        segments: list[Segment] = []
+        with asr.borrow() as whisper, alignment.borrow() as (aligner, alignment_problem):
+            language = asr.language or (
+                "unknown" if whisper.model.model.model.is_multilingual else "en"
+            )
+            if alignment_problem:
+                context.log.warning("%s; using Whisper's own word timestamps", alignment_problem)
+            started = time.monotonic()
+            for window_language, window_segments in transcribe_windows(
+                whisper.model,
+                iter_windows(path, asr.window_s),
+                facts.duration_s,
+                asr.language,
+                asr.batch_size,
+                aligner,
+                on_progress=step.progress.update,
+            ):
+                language = window_language
+                segments.extend(window_segments)
+            seconds = time.monotonic() - started
+        result = Transcript(
+            language=language,
+            duration_s=facts.duration_s,
+            segments=tuple(segments),
+            model=asr.model_label(),
+            device=asr.resolved_device(),
+            word_timestamps=f"alignment:{alignment.model}" if aligner else "whisper",
+            transcribe_seconds=round(seconds, 3),
+        )
+        _store(context, storage, result)
+    words = len(result.words)
+    rtf = seconds / facts.duration_s if facts.duration_s else 0.0
+    metadata = {
+        "language": result.language,
+        "duration_s": MetadataValue.float(facts.duration_s),
+        "segments": MetadataValue.int(len(segments)),
+        "words": MetadataValue.int(words),
+        "model": result.model,
+        "device": result.device,
+        "word_timestamps": result.word_timestamps,
+        "transcribe_s": MetadataValue.float(round(seconds, 2)),
+        "realtime_factor": MetadataValue.float(round(rtf, 4)),
+        "model_cache": "hit"
+        if whisper.cache_hit
+        else f"miss (loaded in {whisper.load_seconds:.1f}s)",
+        "preview": MetadataValue.md(result.text[:500] or "_no speech detected_"),
+    }
+    if not segments:
+        metadata["note"] = "no speech detected"
+        context.log.info("%s: no speech detected", facts.recording_id)
+    return Output(result, metadata=metadata)
+
+
+def _store(context: AssetExecutionContext, storage: PipelineStorage, result: Transcript) -> None:
+    """Rows and exports without speakers, so a transcript survives a failed diarization."""
+    recording_id = context.partition_key
+    warehouse = storage.warehouse
+    warehouse.write(
+        "transcripts",
+        recording_id,
+        [
+            {
+                "recording_id": recording_id,
+                "language": result.language,
+                "model": result.model,
+                "device": result.device,
+                "word_timestamps": result.word_timestamps,
+                "segments": len(result.segments),
+                "words": len(result.words),
+                "transcribe_s": result.transcribe_seconds,
+                "realtime_factor": round(result.transcribe_seconds / result.duration_s, 4)
+                if result.duration_s
+                else None,
+                "no_speech": not result.segments,
+                "transcribed_at": datetime.now(UTC),
+                "run_id": context.run_id,
+            }
+        ],
+    )
+    warehouse.write("segments", recording_id, segment_rows(recording_id, result.segments))
+    warehouse.write("words", recording_id, word_rows(recording_id, result.segments))
+    write_exports(
+        storage.outputs_for(recording_id), recording_id, result.language, result.segments, ()
+    )

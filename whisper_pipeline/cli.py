@@ -1,0 +1,234 @@
+"""`whisper-pipeline`: process recordings, query the warehouse, see run status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from whisper_pipeline import home
+
+log = logging.getLogger("whisper_pipeline.cli")
+
+
+def _instance(pipeline_home: Path):
+    from dagster import DagsterInstance
+
+    from whisper_pipeline.instance import prepare_dagster_home
+
+    prepare_dagster_home(pipeline_home)
+    return DagsterInstance.get()
+
+
+def _storage(pipeline_home: Path):
+    from whisper_pipeline.resources.storage import PipelineStorage
+
+    return PipelineStorage(home_dir=str(pipeline_home))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from whisper_pipeline import runner
+    from whisper_pipeline.definitions import defs
+    from whisper_pipeline.jobs import PROCESS_RECORDING
+    from whisper_pipeline.lib.intake import find_recordings
+
+    pipeline_home = home.resolve_home(args.home)
+    instance = _instance(pipeline_home)
+    storage = _storage(pipeline_home)
+    paths = list(find_recordings(Path(p) for p in args.paths))
+    missing = [p for p in paths if not p.exists()]
+    for path in missing:
+        print(f"not found: {path}", file=sys.stderr)
+    paths = [p for p in paths if p.exists()]
+    if not paths:
+        print("no recordings found in " + ", ".join(args.paths), file=sys.stderr)
+        return 2
+    entries = runner.register(instance, storage.registry, paths)
+    print(f"{len(entries)} recording(s) registered in {pipeline_home}")
+    job = defs.resolve_job_def(PROCESS_RECORDING)
+    run_config: dict = {"resources": {"storage": {"config": {"home_dir": str(pipeline_home)}}}}
+    if not args.verbose:
+        run_config["loggers"] = {"console": {"config": {"log_level": "WARNING"}}}
+    outcomes = []
+    for index, entry in enumerate(entries, start=1):
+        print(f"[{index}/{len(entries)}] {entry.source_name} -> {entry.recording_id}", flush=True)
+        (outcome,) = runner.process(job, instance, [entry], force=args.force, run_config=run_config)
+        outcomes.append(outcome)
+        if outcome.status == "failed":
+            print(f"    FAILED: {outcome.error}", flush=True)
+        elif outcome.status == "skipped":
+            print("    already processed (use --force to process again)", flush=True)
+        else:
+            print(f"    done ({', '.join(outcome.steps)})", flush=True)
+    storage.warehouse.refresh_database()
+    _print_summary(storage, [o.recording_id for o in outcomes])
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        print(f"\n{len(failed)} recording(s) failed:", file=sys.stderr)
+        for outcome in failed:
+            print(f"  {Path(outcome.source_path).name}: {outcome.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+SUMMARY_SQL = """
+SELECT r.recording_id, r.source_name, r.duration_s, r.language, r.speakers, r.words,
+       r.realtime_factor
+FROM recordings AS r
+WHERE r.recording_id IN (SELECT unnest($ids))
+ORDER BY r.source_name
+"""
+
+
+def _print_summary(storage, recording_ids: list[str]) -> None:
+    with storage.warehouse.query_connection() as connection:
+        rows = connection.execute(SUMMARY_SQL, {"ids": recording_ids}).fetchall()
+    if not rows:
+        return
+    print("\nSummary")
+    header = f"{'recording':<40} {'duration':>9} {'lang':>4} {'speakers':>8} {'words':>6} {'RTF':>6}  transcripts"
+    print(header)
+    for recording_id, _name, duration, language, speakers, words, rtf in rows:
+        folder = storage.outputs_for(recording_id)
+        exports = folder if folder.exists() else "-"
+        print(
+            f"{recording_id[:40]:<40} {_num(duration, '{:.1f}s'):>9} {language or '-':>4}"
+            f" {_num(speakers, '{}'):>8} {_num(words, '{}'):>6} {_num(rtf, '{:.3f}'):>6}  {exports}"
+        )
+    print(
+        f"\nWarehouse: {storage.warehouse.database_path} (DuckDB views: recordings, segments, words, ...)"
+    )
+
+
+def _num(value, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA", "RELATION"}
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import duckdb
+
+    storage = _storage(home.resolve_home(args.home))
+    try:
+        kinds = {statement.type for statement in duckdb.extract_statements(args.sql)}
+    except duckdb.Error as error:
+        print(f"query failed: {error}", file=sys.stderr)
+        return 2
+    refused = {kind.name for kind in kinds} - READ_ONLY_STATEMENTS
+    if refused or len(kinds) == 0:
+        print(
+            f"query refused: only read-only statements ({', '.join(sorted(READ_ONLY_STATEMENTS))})"
+            f" are allowed, got {', '.join(sorted(refused)) or 'nothing'}",
+            file=sys.stderr,
+        )
+        return 2
+    with storage.warehouse.query_connection() as connection:
+        try:
+            relation = connection.sql(args.sql)
+        except duckdb.Error as error:
+            print(f"query failed: {error}", file=sys.stderr)
+            return 2
+        if relation is None:
+            return 0
+        frame = relation.df()
+    if args.format == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif args.format == "json":
+        print(frame.to_json(orient="records", date_format="iso", force_ascii=False))
+    else:
+        import pandas as pd
+
+        with pd.option_context(
+            "display.max_rows", 500, "display.max_columns", 50, "display.width", 200
+        ):
+            print(frame.to_string(index=False) if len(frame) else "(no rows)")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from whisper_pipeline.status import recent_runs
+
+    pipeline_home = home.resolve_home(args.home)
+    instance = _instance(pipeline_home)
+    rows = recent_runs(instance, limit=args.limit)
+    if args.format == "json":
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if not rows:
+        print("no runs yet")
+        return 0
+    print(f"{'recording':<40} {'state':<10} {'step':<20} {'progress':<40} error")
+    for row in rows:
+        print(
+            f"{(row['recording_id'] or '-')[:40]:<40} {row['status']:<10} {(row['step'] or '-')[:20]:<20}"
+            f" {(row['progress'] or '-')[:40]:<40} {row['error'] or ''}"
+        )
+    return 0
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    from whisper_pipeline.samples import write_samples
+
+    for path in write_samples(Path(args.folder)):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="whisper-pipeline", description=__doc__)
+    parser.add_argument(
+        "--home",
+        default=None,
+        help=f"pipeline home folder (default ${home.HOME_ENV}, else ./{home.DEFAULT_HOME_NAME})",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show Dagster's own log lines")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="process recordings (files or folders)")
+    run.add_argument("paths", nargs="+")
+    run.add_argument("--force", action="store_true", help="process again even if already done")
+    run.set_defaults(func=cmd_run)
+
+    query = commands.add_parser("query", help="read-only SQL on the warehouse views")
+    query.add_argument("sql")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    query.set_defaults(func=cmd_query)
+
+    status = commands.add_parser("status", help="recent runs per recording: state, step, error")
+    status.add_argument("--limit", type=int, default=20)
+    status.add_argument("--format", choices=("table", "json"), default="table")
+    status.set_defaults(func=cmd_status)
+
+    samples = commands.add_parser("samples", help="write the sample recordings into a folder")
+    samples.add_argument("folder")
+    samples.set_defaults(func=cmd_samples)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    if not args.verbose:
+        logging.getLogger("dagster").setLevel(logging.WARNING)
+        for noisy in (
+            "whisperx",
+            "lightning",
+            "lightning.pytorch",
+            "pytorch_lightning",
+            "speechbrain",
+        ):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Dagster instance configurations shipped with the package (local and production)."""

@@ -1,0 +1,200 @@
+"""Probing and decoding recordings with ffmpeg: decode once, 16 kHz mono float32, in bounded pieces."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from whisper_pipeline.lib.errors import ConfigurationError, RecordingError
+
+SAMPLE_RATE = 16_000
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus", ".webm", ".mp4", ".mkv", ".aac", ".wma"}
+)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What ffprobe says about a recording's first audio stream."""
+
+    duration_s: float
+    codec: str
+    sample_rate_hz: int
+    channels: int
+    container: str
+    size_bytes: int
+
+
+def _require_binary(name: str) -> str:
+    found = shutil.which(name)
+    if not found:
+        raise ConfigurationError(
+            f"'{name}' was not found on PATH; install FFmpeg (Debian/Ubuntu: apt-get install ffmpeg)"
+        )
+    return found
+
+
+def probe(path: Path) -> AudioInfo:
+    """Return the audio facts of `path`, or raise RecordingError saying why it is not audio."""
+    path = Path(path)
+    if not path.exists():
+        raise RecordingError(str(path), "file not found", "it was moved or deleted after intake")
+    size = path.stat().st_size
+    if size == 0:
+        raise RecordingError(str(path), "file is empty (0 bytes)", "was the copy interrupted?")
+    command = [
+        _require_binary("ffprobe"),
+        "-v",
+        "error",
+        "-print_format",
+        "json",
+        "-show_format",
+        "-show_streams",
+        "-select_streams",
+        "a",
+        str(path),
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if completed.returncode != 0:
+        detail = completed.stderr.strip().splitlines()
+        reason = detail[-1] if detail else f"ffprobe exited with {completed.returncode}"
+        raise RecordingError(str(path), f"not decodable audio: {reason}")
+    facts = json.loads(completed.stdout or "{}")
+    streams = facts.get("streams") or []
+    if not streams:
+        raise RecordingError(str(path), "contains no audio stream")
+    stream = streams[0]
+    container = facts.get("format", {})
+    duration = _first_number(stream.get("duration"), container.get("duration"))
+    if duration is None or duration <= 0:
+        # Some containers (raw streams, truncated files) carry no duration: measure by decoding.
+        duration = _decoded_duration(path)
+    if duration <= 0:
+        raise RecordingError(str(path), "audio stream decodes to no samples", "file is truncated?")
+    return AudioInfo(
+        duration_s=round(duration, 3),
+        codec=str(stream.get("codec_name", "unknown")),
+        sample_rate_hz=int(stream.get("sample_rate") or 0),
+        channels=int(stream.get("channels") or 0),
+        container=str(container.get("format_name", "unknown")),
+        size_bytes=size,
+    )
+
+
+def _first_number(*values: object) -> float | None:
+    for value in values:
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+        if number == number:  # not NaN
+            return number
+    return None
+
+
+def _decoded_duration(path: Path) -> float:
+    samples = sum(len(chunk) for chunk in iter_chunks(path, chunk_s=60.0))
+    return samples / SAMPLE_RATE
+
+
+def _ffmpeg_decoder(path: Path) -> subprocess.Popen[bytes]:
+    command = [
+        _require_binary("ffmpeg"),
+        "-nostdin",
+        "-v",
+        "error",
+        "-threads",
+        "0",
+        "-i",
+        str(path),
+        "-vn",
+        "-f",
+        "s16le",
+        "-ac",
+        "1",
+        "-ar",
+        str(SAMPLE_RATE),
+        "-",
+    ]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def iter_chunks(path: Path, chunk_s: float) -> Iterator[np.ndarray]:
+    """Yield the recording as consecutive float32 pieces of `chunk_s` seconds (the last shorter).
+
+    One ffmpeg process streams the whole file, so memory is bounded by one piece whatever the
+    recording's length, and no sample is decoded twice.
+    """
+    chunk_bytes = int(chunk_s * SAMPLE_RATE) * 2
+    process = _ffmpeg_decoder(Path(path))
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        while True:
+            data = process.stdout.read(chunk_bytes)
+            if not data:
+                break
+            usable = len(data) - len(data) % 2
+            yield np.frombuffer(data[:usable], dtype=np.int16).astype(np.float32) / 32768.0
+        error = process.stderr.read().decode(errors="replace").strip()
+        if process.wait() != 0:
+            reason = error.splitlines()[-1] if error else f"ffmpeg exited with {process.returncode}"
+            raise RecordingError(str(path), f"decoding failed: {reason}")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()
+
+
+def load_audio(path: Path) -> np.ndarray:
+    """Decode a whole recording; for short files and tests (long files go through iter_windows)."""
+    pieces = list(iter_chunks(path, chunk_s=60.0))
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class AudioWindow:
+    """A piece of a recording and where it starts, in seconds from the recording's start."""
+
+    start_s: float
+    samples: np.ndarray
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + len(self.samples) / SAMPLE_RATE
+
+
+def iter_windows(
+    path: Path, window_s: float = 300.0, search_s: float = 5.0
+) -> Iterator[AudioWindow]:
+    """Yield windows of about `window_s` seconds, each cut at the quietest point of its last
+    `search_s` seconds, so that a word is rarely split between two windows."""
+    window = int(window_s * SAMPLE_RATE)
+    search = min(int(search_s * SAMPLE_RATE), window // 2)
+    pending = np.zeros(0, dtype=np.float32)
+    start_sample = 0
+    for chunk in iter_chunks(path, chunk_s=window_s):
+        pending = np.concatenate([pending, chunk]) if len(pending) else chunk
+        while len(pending) >= window + search:
+            cut = window - search + quietest_point(pending[window - search : window])
+            yield AudioWindow(start_sample / SAMPLE_RATE, pending[:cut].copy())
+            start_sample += cut
+            pending = pending[cut:]
+    if len(pending):
+        yield AudioWindow(start_sample / SAMPLE_RATE, pending)
+
+
+def quietest_point(samples: np.ndarray, frame: int = 320) -> int:
+    """Index of the centre of the 20 ms frame with the least energy."""
+    frames = len(samples) // frame
+    if frames == 0:
+        return len(samples)
+    energy = np.square(samples[: frames * frame].reshape(frames, frame)).sum(axis=1)
+    return int(np.argmin(energy)) * frame + frame // 2

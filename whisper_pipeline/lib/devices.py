@@ -1,0 +1,38 @@
+"""Device and compute-type choice: `auto` means CUDA when present, else CPU."""
+
+from __future__ import annotations
+
+import os
+
+from whisper_pipeline.lib.errors import ConfigurationError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolve_device(device: str) -> str:
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise ConfigurationError(f"device {device!r} is not one of {DEVICES} (or cuda:N)")
+    if device == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    if device.startswith("cuda") and not cuda_available():
+        raise ConfigurationError(
+            f"device {device!r} was asked for but CUDA is not available here; set device to auto or cpu"
+        )
+    return device
+
+
+def resolve_compute_type(compute_type: str, device: str) -> str:
+    """`auto`: float16 on CUDA, int8 on CPU (fast and accurate enough for Whisper)."""
+    if compute_type != "auto":
+        return compute_type
+    return "float16" if device.startswith("cuda") else "int8"
+
+
+def resolve_threads(threads: int) -> int:
+    return threads if threads > 0 else (os.cpu_count() or 1)

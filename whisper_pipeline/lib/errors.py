@@ -1,0 +1,37 @@
+"""Errors that name the file, the step and what to do, so a failed run explains itself."""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base class of the errors this package raises on purpose."""
+
+
+class RecordingError(PipelineError):
+    """A recording that cannot be processed: missing, empty, undecodable, moved."""
+
+    def __init__(self, path: str, problem: str, hint: str = "") -> None:
+        self.path = path
+        self.problem = problem
+        self.hint = hint
+        message = f"{path}: {problem}"
+        if hint:
+            message += f" ({hint})"
+        super().__init__(message)
+
+
+class ConfigurationError(PipelineError):
+    """A setting that points at something unusable; the message says what to set."""
+
+
+class StepFailure(PipelineError):
+    """Wraps any exception from a pipeline step with the step name and progress reached."""
+
+    def __init__(self, step: str, cause: BaseException, segments: int | None = None) -> None:
+        self.step = step
+        self.cause = cause
+        self.segments = segments
+        where = f"Step {step} failed"
+        if segments is not None:
+            where += f" after {segments} segments"
+        super().__init__(f"{where}: {type(cause).__name__}: {cause}")

@@ -1,0 +1,106 @@
+"""Subtitle and transcript files people take away: SRT, VTT, TXT, JSON and RTTM."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from whisper_pipeline.lib.fileio import write_text_atomic
+from whisper_pipeline.lib.records import Segment, SpeakerTurn
+
+EXPORT_FORMATS = ("srt", "vtt", "txt", "json", "rttm")
+
+
+def _clock(seconds: float, separator: str) -> str:
+    millis = max(0, int(round(seconds * 1000)))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+def _caption(segment: Segment) -> str:
+    text = segment.text.strip()
+    return f"[{segment.speaker}] {text}" if segment.speaker else text
+
+
+def to_srt(segments: Sequence[Segment]) -> str:
+    blocks = [
+        f"{index}\n{_clock(s.start_s, ',')} --> {_clock(s.end_s, ',')}\n{_caption(s)}\n"
+        for index, s in enumerate(segments, start=1)
+    ]
+    return "\n".join(blocks)
+
+
+def to_vtt(segments: Sequence[Segment]) -> str:
+    blocks = ["WEBVTT\n"]
+    for s in segments:
+        voice = f"<v {s.speaker}>" if s.speaker else ""
+        blocks.append(
+            f"{_clock(s.start_s, '.')} --> {_clock(s.end_s, '.')}\n{voice}{s.text.strip()}\n"
+        )
+    return "\n".join(blocks)
+
+
+def to_txt(segments: Sequence[Segment]) -> str:
+    """Plain text, one paragraph per speaker turn (or per segment when nobody is known)."""
+    lines: list[str] = []
+    current: str | None = None
+    for s in segments:
+        text = s.text.strip()
+        if not text:
+            continue
+        if s.speaker and s.speaker == current and lines:
+            lines[-1] += " " + text
+        else:
+            lines.append(f"{s.speaker}: {text}" if s.speaker else text)
+        current = s.speaker
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def to_json(recording_id: str, language: str, segments: Sequence[Segment]) -> str:
+    document = {
+        "recording_id": recording_id,
+        "language": language,
+        "segments": [asdict(s) for s in segments],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+def to_rttm(recording_id: str, turns: Sequence[SpeakerTurn]) -> str:
+    """NIST RTTM, one SPEAKER line per turn, as pyannote.metrics and dscore read it."""
+    lines = [
+        f"SPEAKER {recording_id} 1 {t.start_s:.3f} {t.duration_s:.3f} <NA> <NA> {t.speaker} <NA> <NA>"
+        for t in sorted(turns, key=lambda t: t.start_s)
+    ]
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def write_exports(
+    directory: Path,
+    recording_id: str,
+    language: str,
+    segments: Sequence[Segment],
+    turns: Sequence[SpeakerTurn],
+) -> dict[str, Path]:
+    """Write every export for one recording (RTTM only when there are turns); return the paths.
+    A format no longer produced (RTTM after diarization was turned off) is removed."""
+    contents = {
+        "srt": to_srt(segments),
+        "vtt": to_vtt(segments),
+        "txt": to_txt(segments),
+        "json": to_json(recording_id, language, segments),
+    }
+    if turns:
+        contents["rttm"] = to_rttm(recording_id, turns)
+    written: dict[str, Path] = {}
+    for extension in EXPORT_FORMATS:
+        path = Path(directory) / f"{recording_id}.{extension}"
+        if extension in contents:
+            write_text_atomic(path, contents[extension])
+            written[extension] = path
+        else:
+            path.unlink(missing_ok=True)
+    return written

@@ -1,0 +1,191 @@
+"""A process-wide cache of loaded models: reference-counted borrowing, an LRU bound, eager and
+idle release, and cleanup that frees accelerator memory and is logged, never swallowed."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def free_accelerator_memory() -> None:
+    """Collect Python garbage and hand cached CUDA blocks back to the driver."""
+    gc.collect()
+    try:
+        import torch
+    except ImportError:  # torch is a dependency, but the cache itself does not need it
+        return
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+
+
+@dataclass
+class _Entry:
+    key: Hashable
+    model: Any
+    release: Callable[[Any], None] | None
+    load_seconds: float
+    borrowers: int = 0
+    last_returned: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    evictions: int = 0
+    releases: int = 0
+
+
+@dataclass(frozen=True)
+class Borrowed:
+    """What `borrow` yields: the model and whether it came from the cache."""
+
+    model: Any
+    cache_hit: bool
+    load_seconds: float
+
+
+class ModelCache:
+    """Models keyed by their full configuration. `borrow` loads on a miss, counts borrowers and
+    never evicts a model in use; at most `max_models` idle models stay loaded."""
+
+    def __init__(self, max_models: int = 3) -> None:
+        self.max_models = max_models
+        self.stats = CacheStats()
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._lock = threading.RLock()
+        self._loading: dict[Hashable, threading.Lock] = {}
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._entries
+
+    def keys(self) -> list[Hashable]:
+        with self._lock:
+            return list(self._entries)
+
+    def borrowers(self, key: Hashable) -> int:
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry.borrowers if entry else 0
+
+    @contextmanager
+    def borrow(
+        self,
+        key: Hashable,
+        load: Callable[[], Any],
+        release: Callable[[Any], None] | None = None,
+        eager_release: bool = False,
+    ) -> Iterator[Borrowed]:
+        """Yield the model for `key`, loading it with `load()` when absent. The borrow is
+        returned also when the body raises; with `eager_release` the model is released as
+        soon as its last borrower returns."""
+        entry, hit = self._acquire(key, load, release)
+        try:
+            yield Borrowed(entry.model, hit, entry.load_seconds)
+        finally:
+            self._return(entry, eager_release)
+
+    def _acquire(self, key, load, release) -> tuple[_Entry, bool]:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                entry.borrowers += 1
+                self._entries.move_to_end(key)
+                self.stats.hits += 1
+                log.info("model reused from cache: %s", _describe(key))
+                return entry, True
+            key_lock = self._loading.setdefault(key, threading.Lock())
+        with key_lock:  # one loader per key; others wait and then hit
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is not None:
+                    entry.borrowers += 1
+                    self.stats.hits += 1
+                    return entry, True
+            started = time.monotonic()
+            model = load()
+            seconds = time.monotonic() - started
+            log.info("model loaded in %.1fs: %s", seconds, _describe(key))
+            with self._lock:
+                entry = _Entry(key, model, release, seconds, borrowers=1)
+                self._entries[key] = entry
+                self.stats.misses += 1
+                self._loading.pop(key, None)
+                self._evict_over_bound()
+            return entry, False
+
+    def _return(self, entry: _Entry, eager_release: bool) -> None:
+        with self._lock:
+            entry.borrowers -= 1
+            entry.last_returned = time.monotonic()
+            if entry.borrowers == 0 and eager_release:
+                self._release(entry, reason="eager release")
+            else:
+                self._evict_over_bound()
+
+    def _evict_over_bound(self) -> None:
+        idle = [e for e in self._entries.values() if e.borrowers == 0]
+        while len(self._entries) > self.max_models and idle:
+            victim = idle.pop(0)  # least recently used first
+            self.stats.evictions += 1
+            self._release(victim, reason="evicted (cache bound)")
+
+    def _release(self, entry: _Entry, reason: str) -> None:
+        """Drop the model and run its release function; failures are logged with traceback."""
+        self._entries.pop(entry.key, None)
+        model, entry.model = entry.model, None
+        self.stats.releases += 1
+        try:
+            if entry.release is not None:
+                entry.release(model)
+        except Exception:
+            log.exception("releasing model failed (%s): %s", reason, _describe(entry.key))
+        del model
+        try:
+            free_accelerator_memory()
+        except Exception:
+            log.exception(
+                "freeing accelerator memory failed after releasing %s", _describe(entry.key)
+            )
+        log.info("model released (%s): %s", reason, _describe(entry.key))
+
+    def release_idle(self, idle_seconds: float) -> int:
+        """Release models nobody has borrowed for `idle_seconds`; return how many."""
+        now = time.monotonic()
+        with self._lock:
+            stale = [
+                e
+                for e in self._entries.values()
+                if e.borrowers == 0 and now - e.last_returned >= idle_seconds
+            ]
+            for entry in stale:
+                self._release(entry, reason=f"idle for {idle_seconds:.0f}s")
+            return len(stale)
+
+    def clear(self, force: bool = False) -> int:
+        """Release every idle model, and with `force` the borrowed ones too (shutdown)."""
+        with self._lock:
+            targets = [e for e in self._entries.values() if force or e.borrowers == 0]
+            for entry in targets:
+                self._release(entry, reason="cache cleared" + (" (forced)" if force else ""))
+            return len(targets)
+
+
+def _describe(key: Hashable) -> str:
+    if isinstance(key, tuple) and key:
+        return " ".join(str(part) for part in key)
+    return str(key)
+
+
+MODEL_CACHE = ModelCache()

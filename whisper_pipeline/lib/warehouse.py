@@ -1,0 +1,277 @@
+"""The warehouse: one Parquet file per recording and table, and DuckDB views over them.
+
+Runs never open the DuckDB database for writing rows, so concurrent runs and a user's open
+DuckDB session never block each other (design decision 1). A file is written under a
+temporary name and renamed, so a query sees a recording's old rows or its new ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from whisper_pipeline.lib.fileio import replace_atomic
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "whisper.duckdb"
+_SCHEMA_FILE = "_schema.parquet"
+
+# One schema per stored table. Units are in the column names.
+TABLES: dict[str, pa.Schema] = {
+    "recording_files": pa.schema(
+        [
+            ("recording_id", pa.string()),
+            ("source_path", pa.string()),
+            ("source_name", pa.string()),
+            ("content_sha256", pa.string()),
+            ("size_bytes", pa.int64()),
+            ("duration_s", pa.float64()),
+            ("codec", pa.string()),
+            ("sample_rate_hz", pa.int32()),
+            ("channels", pa.int32()),
+            ("container", pa.string()),
+            ("registered_at", pa.timestamp("us", tz="UTC")),
+            ("run_id", pa.string()),
+        ]
+    ),
+    "transcripts": pa.schema(
+        [
+            ("recording_id", pa.string()),
+            ("language", pa.string()),
+            ("model", pa.string()),
+            ("device", pa.string()),
+            ("word_timestamps", pa.string()),
+            ("segments", pa.int32()),
+            ("words", pa.int32()),
+            ("transcribe_s", pa.float64()),
+            ("realtime_factor", pa.float64()),
+            ("no_speech", pa.bool_()),
+            ("transcribed_at", pa.timestamp("us", tz="UTC")),
+            ("run_id", pa.string()),
+        ]
+    ),
+    "segments": pa.schema(
+        [
+            ("recording_id", pa.string()),
+            ("segment_index", pa.int32()),
+            ("start_s", pa.float64()),
+            ("end_s", pa.float64()),
+            ("duration_s", pa.float64()),
+            ("speaker", pa.string()),
+            ("text", pa.string()),
+            ("avg_logprob", pa.float64()),
+        ]
+    ),
+    "words": pa.schema(
+        [
+            ("recording_id", pa.string()),
+            ("segment_index", pa.int32()),
+            ("word_index", pa.int32()),
+            ("start_s", pa.float64()),
+            ("end_s", pa.float64()),
+            ("speaker", pa.string()),
+            ("word", pa.string()),
+            ("probability", pa.float64()),
+        ]
+    ),
+    "speaker_turns": pa.schema(
+        [
+            ("recording_id", pa.string()),
+            ("turn_index", pa.int32()),
+            ("speaker", pa.string()),
+            ("start_s", pa.float64()),
+            ("end_s", pa.float64()),
+            ("duration_s", pa.float64()),
+            ("backend", pa.string()),
+        ]
+    ),
+    "speaker_stats": pa.schema(
+        [
+            ("recording_id", pa.string()),
+            ("speaker", pa.string()),
+            ("talk_time_s", pa.float64()),
+            ("talk_share", pa.float64()),
+            ("words", pa.int32()),
+            ("words_per_minute", pa.float64()),
+            ("turns", pa.int32()),
+            ("overlap_s", pa.float64()),
+        ]
+    ),
+    "recording_stats": pa.schema(
+        [
+            ("recording_id", pa.string()),
+            ("speakers", pa.int32()),
+            ("speech_s", pa.float64()),
+            ("silence_ratio", pa.float64()),
+            ("overlap_s", pa.float64()),
+            ("diarization_backend", pa.string()),
+            ("diarization_skipped_reason", pa.string()),
+            ("analyzed_at", pa.timestamp("us", tz="UTC")),
+            ("run_id", pa.string()),
+        ]
+    ),
+    "failures": pa.schema(
+        [
+            ("recording_id", pa.string()),
+            ("source_name", pa.string()),
+            ("step", pa.string()),
+            ("error", pa.string()),
+            ("error_type", pa.string()),
+            ("segments", pa.int32()),
+            ("run_id", pa.string()),
+            ("failed_at", pa.timestamp("us", tz="UTC")),
+        ]
+    ),
+}
+
+# Views people query. `recordings` joins what each step wrote about a recording.
+_TABLE_VIEWS = ("segments", "words", "speaker_turns", "speaker_stats", "failures")
+_RECORDINGS_VIEW = """
+CREATE OR REPLACE VIEW recordings AS
+SELECT f.recording_id, f.source_name, f.source_path, f.content_sha256, f.size_bytes,
+       f.duration_s, f.codec, f.sample_rate_hz, f.channels, f.container, f.registered_at,
+       t.language, t.model, t.device, t.word_timestamps, t.segments, t.words,
+       t.transcribe_s, t.realtime_factor, t.no_speech, t.transcribed_at,
+       s.speakers, s.speech_s, s.silence_ratio, s.overlap_s, s.diarization_backend,
+       s.diarization_skipped_reason, s.analyzed_at
+FROM recording_files AS f
+LEFT JOIN transcripts AS t USING (recording_id)
+LEFT JOIN recording_stats AS s USING (recording_id)
+"""
+
+VIEW_NAMES = ("recordings", *_TABLE_VIEWS)
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+class Warehouse:
+    """Parquet files under `root/<table>/`, a DuckDB database `root/whisper.duckdb` of views."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def database_path(self) -> Path:
+        return self.root / DATABASE_NAME
+
+    def table_dir(self, table: str) -> Path:
+        if table not in TABLES:
+            raise KeyError(f"unknown warehouse table {table!r}; known: {sorted(TABLES)}")
+        return self.root / table
+
+    def ensure_layout(self) -> None:
+        """Create each table's folder with an empty file carrying its schema, so every view
+        resolves (with zero rows) before the first recording arrives."""
+        for table, schema in TABLES.items():
+            schema_file = self.table_dir(table) / _SCHEMA_FILE
+            if not schema_file.exists():
+                replace_atomic(
+                    schema_file, lambda tmp, s=schema: pq.write_table(s.empty_table(), tmp)
+                )
+
+    def _file(self, table: str, name: str) -> Path:
+        if not _SAFE_NAME.match(name):
+            raise ValueError(f"unsafe warehouse file name {name!r}")
+        return self.table_dir(table) / f"{name}.parquet"
+
+    def write(self, table: str, recording_id: str, rows: Sequence[Mapping[str, object]]) -> Path:
+        """Replace the recording's rows in `table` with `rows` (atomically; never duplicates)."""
+        self.ensure_layout()
+        schema = TABLES[table]
+        data = pa.Table.from_pylist([dict(row) for row in rows], schema=schema)
+        path = self._file(table, recording_id)
+        replace_atomic(path, lambda tmp: pq.write_table(data, tmp))
+        return path
+
+    def delete(self, table: str, recording_id: str) -> None:
+        self._file(table, recording_id).unlink(missing_ok=True)
+
+    def add_failure(self, row: Mapping[str, object]) -> Path:
+        """Failures are history: one file per recording, step and run."""
+        self.ensure_layout()
+        name = f"{row['recording_id']}__{row['step']}__{row['run_id']}"
+        data = pa.Table.from_pylist([dict(row)], schema=TABLES["failures"])
+        path = self._file("failures", name)
+        replace_atomic(path, lambda tmp: pq.write_table(data, tmp))
+        return path
+
+    def create_views(self, connection: duckdb.DuckDBPyConnection) -> None:
+        self.ensure_layout()
+        for table in TABLES:
+            pattern = str(self.table_dir(table) / "*.parquet")
+            connection.execute(
+                f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM '
+                f"read_parquet({_sql_string(pattern)}, union_by_name = true)"
+            )
+        connection.execute(_RECORDINGS_VIEW)
+
+    @contextmanager
+    def query_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """An in-memory DuckDB with the views: never takes the database file's lock."""
+        connection = duckdb.connect(":memory:")
+        try:
+            self.create_views(connection)
+            yield connection
+        finally:
+            connection.close()
+
+    def refresh_database(self) -> bool:
+        """(Re)create the views in the DuckDB file for people's tools. Best effort: when a user
+        holds the file open, the views already there keep working (they read by glob)."""
+        try:
+            connection = duckdb.connect(str(self.database_path))
+        except duckdb.IOException as error:
+            log.warning("DuckDB views not refreshed, %s is in use: %s", self.database_path, error)
+            return False
+        try:
+            self.create_views(connection)
+        finally:
+            connection.close()
+        return True
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def segment_rows(recording_id: str, segments: Sequence) -> list[dict]:
+    """`segments` table rows of a recording's segments (records.Segment)."""
+    return [
+        {
+            "recording_id": recording_id,
+            "segment_index": index,
+            "start_s": s.start_s,
+            "end_s": s.end_s,
+            "duration_s": round(s.end_s - s.start_s, 3),
+            "speaker": s.speaker,
+            "text": s.text,
+            "avg_logprob": s.avg_logprob,
+        }
+        for index, s in enumerate(segments)
+    ]
+
+
+def word_rows(recording_id: str, segments: Sequence) -> list[dict]:
+    """`words` table rows of a recording's segments (records.Segment)."""
+    return [
+        {
+            "recording_id": recording_id,
+            "segment_index": s_index,
+            "word_index": w_index,
+            "start_s": w.start_s,
+            "end_s": w.end_s,
+            "speaker": w.speaker,
+            "word": w.text,
+            "probability": w.probability,
+        }
+        for s_index, s in enumerate(segments)
+        for w_index, w in enumerate(s.words)
+    ]

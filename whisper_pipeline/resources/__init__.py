@@ -1,0 +1,1 @@
+"""Dagster resources: where things are stored, and the models (each family one resource)."""

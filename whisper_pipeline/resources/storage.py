@@ -1,0 +1,39 @@
+"""Where recordings are registered and results are written, as one Dagster resource."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from whisper_pipeline import home
+from whisper_pipeline.lib.registry import RecordingRegistry
+from whisper_pipeline.lib.warehouse import Warehouse
+
+
+class PipelineStorage(ConfigurableResource):
+    """The home folder holding the recording registry, the warehouse and the exports."""
+
+    home_dir: str | None = Field(
+        default=None,
+        description=(
+            "Folder for the registry, warehouse (Parquet + whisper.duckdb) and transcript exports."
+            " Default: $WHISPER_PIPELINE_HOME, else ./whisper_pipeline_home."
+        ),
+    )
+
+    @property
+    def home(self) -> Path:
+        return home.resolve_home(self.home_dir)
+
+    @property
+    def registry(self) -> RecordingRegistry:
+        return RecordingRegistry(home.registry_dir(self.home))
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return Warehouse(home.warehouse_dir(self.home))
+
+    def outputs_for(self, recording_id: str) -> Path:
+        return home.outputs_dir(self.home) / recording_id
