@@ -179,6 +179,25 @@ def cmd_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Open the Dagster UI (webserver and daemon) on the same instance the CLI uses."""
+    import os
+
+    from whisper_pipeline.instance import prepare_dagster_home
+
+    prepare_dagster_home(home.resolve_home(args.home))
+    target = (
+        ["-w", "workspace.yaml"]
+        if Path("workspace.yaml").exists()
+        else ["-m", "whisper_pipeline.definitions"]
+    )
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", *target, "-h", args.host, "-p", str(args.port)]
+    print("starting: " + " ".join(command), flush=True)
+    os.execv(command[0], command)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="whisper-pipeline", description=__doc__)
     parser.add_argument(
@@ -207,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     samples = commands.add_parser("samples", help="write the sample recordings into a folder")
     samples.add_argument("folder")
     samples.set_defaults(func=cmd_samples)
+
+    ui = commands.add_parser("ui", help="open the Dagster UI on this pipeline's instance")
+    ui.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
     return parser
 
 

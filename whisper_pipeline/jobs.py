@@ -3,14 +3,12 @@
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
 from whisper_pipeline.assets import PER_RECORDING_ASSETS
-from whisper_pipeline.partitions import recordings_partitions
 
 PROCESS_RECORDING = "process_recording"
 
 process_recording = define_asset_job(
     name=PROCESS_RECORDING,
     selection=AssetSelection.assets(*PER_RECORDING_ASSETS),
-    partitions_def=recordings_partitions,
     executor_def=in_process_executor,
     description="Metadata, transcript, diarization, speaker transcript and analytics of one recording.",
 )

@@ -197,7 +197,8 @@ def transcribe_windows(
             window_s: float = window_s,
             done: int = segments_so_far,
         ) -> None:
-            _report(on_progress, window.start_s + window_s * percent / 100.0, done)
+            position = min(window.start_s + window_s * percent / 100.0, duration_s)
+            _report(on_progress, position, done)
 
         started = time.monotonic()
         result = pipeline.transcribe(

@@ -1,0 +1,21 @@
+# The two commands: `make demo` (set up, then process the sample recordings) and `make test`.
+VENV ?= .venv
+
+.PHONY: setup demo test ui lint bench
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/whisper-pipeline samples samples
+	$(VENV)/bin/whisper-pipeline run samples
+
+test: setup
+	bash scripts/test.sh
+
+ui: setup
+	$(VENV)/bin/whisper-pipeline ui
+
+lint: setup
+	$(VENV)/bin/ruff check whisper_pipeline whisper_pipeline_tests
+	$(VENV)/bin/ruff format --check whisper_pipeline whisper_pipeline_tests

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Everything a fresh machine needs: system packages, the virtual environment with the pinned
+# Python stack, and (for tests) a running PostgreSQL. Safe to run again: it skips what is done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+VENV=${VENV:-.venv}
+
+# 1. System packages: ffmpeg decodes audio; espeak-ng and sox make synthetic speech.
+missing=()
+for tool in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng sox:sox soxi:sox; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+  echo "setup: installing system packages: $packages"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $packages >/dev/null
+fi
+
+# 2. The virtual environment, pinned by requirements.lock (torch 2.8 comes from PyPI).
+stamp="$VENV/.installed-$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  echo "setup: installing Python dependencies into $VENV (first time: several minutes, ~8 GB)"
+  "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+  "$VENV/bin/python" -m pip install -q -c requirements.lock -e '.[dev]' 2>&1 \
+    | grep -v '^WARNING: Location' || true
+  "$VENV/bin/python" -c "import whisper_pipeline, whisperx, dagster, duckdb" \
+    || { echo "setup: the Python install failed" >&2; exit 1; }
+  rm -f "$VENV"/.installed-*
+  touch "$stamp"
+fi

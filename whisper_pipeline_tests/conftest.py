@@ -1,0 +1,134 @@
+"""Shared fixtures: real recordings (pyannote's call, espeak-ng conversations, bad files), the
+real bundled model loaded once, and a real Dagster instance per test."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from whisper_pipeline.lib.records import SpeakerTurn
+from whisper_pipeline.samples import DEMO_CONVERSATION, pyannote_sample_dir, synthesize_conversation
+
+
+@pytest.fixture(scope="session")
+def sample_call() -> Path:
+    return pyannote_sample_dir() / "sample.wav"
+
+
+@pytest.fixture(scope="session")
+def sample_call_reference_text() -> str:
+    lines = (pyannote_sample_dir() / "sample.stm").read_text().splitlines()
+    return " ".join(" ".join(line.split()[5:]) for line in lines if line.strip())
+
+
+@pytest.fixture(scope="session")
+def conversation(tmp_path_factory) -> tuple[Path, list[SpeakerTurn], str]:
+    """A synthetic two-voice meeting with the reference turns it was built from."""
+    path = tmp_path_factory.mktemp("conversation") / "budget meeting.wav"
+    reference = synthesize_conversation(DEMO_CONVERSATION, path)
+    text = " ".join(text for _voice, text in DEMO_CONVERSATION)
+    return path, reference, text
+
+
+def _sox(*args: str) -> None:
+    subprocess.run(["sox", *args], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def recordings_dir(tmp_path_factory, sample_call, conversation) -> Path:
+    """Good recordings with awkward names: spaces, non-ASCII letters, dots; wav and mp3."""
+    folder = tmp_path_factory.mktemp("recordings")
+    shutil.copyfile(sample_call, folder / "Café call v1.2 (final).wav")
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(conversation[0]),
+            "-b:a",
+            "64k",
+            str(folder / "réunion budget.mp3"),
+        ],
+        check=True,
+    )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def bad_files(tmp_path_factory, sample_call) -> dict[str, Path]:
+    """Files that are not decodable audio, each with the reason a user would see."""
+    folder = tmp_path_factory.mktemp("bad")
+    files = {
+        "empty": folder / "empty.wav",
+        "text": folder / "notes.wav",
+        "random": folder / "noise bytes.mp3",
+        "truncated": folder / "cut off.m4a",
+    }
+    files["empty"].write_bytes(b"")
+    files["text"].write_text("These are meeting notes, not audio.\n" * 20)
+    files["random"].write_bytes(random.Random(7).randbytes(50_000))
+    whole = folder / "whole.m4a"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(sample_call), "-c:a", "aac", str(whole)],
+        check=True,
+    )
+    data = whole.read_bytes()
+    # the moov atom sits at the end of an ffmpeg-written m4a: cutting it off breaks the file
+    files["truncated"].write_bytes(data[: len(data) // 2])
+    whole.unlink()
+    return files
+
+
+@pytest.fixture(scope="session")
+def silent_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("silent") / "silence.wav"
+    _sox("-n", "-r", "16000", "-c", "1", "-b", "16", str(path), "trim", "0", "5")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("tiny") / "blip.wav"
+    _sox("-n", "-r", "16000", "-c", "1", "-b", "16", str(path), "trim", "0", "0.3")
+    return path
+
+
+@pytest.fixture(scope="session")
+def asr():
+    """The real bundled tiny.en model through the real resource (loaded once, then cached)."""
+    from whisper_pipeline.resources.asr import WhisperASR
+
+    resource = WhisperASR(device="cpu")
+    with resource.borrow():
+        pass
+    return resource
+
+
+@pytest.fixture
+def pipeline_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("WHISPER_PIPELINE_HOME", str(home))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    return home
+
+
+@pytest.fixture
+def instance(tmp_path):
+    from dagster import instance_for_test
+
+    with instance_for_test(temp_dir=str(tmp_path / "dagster")) as dagster_instance:
+        yield dagster_instance
+
+
+def cli_env(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["WHISPER_PIPELINE_HOME"] = str(home)
+    env.pop("DAGSTER_HOME", None)
+    return env

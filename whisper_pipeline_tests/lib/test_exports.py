@@ -1,0 +1,70 @@
+import json
+import re
+
+from pyannote.database.util import load_rttm
+
+from whisper_pipeline.lib.exports import to_srt, to_txt, to_vtt, write_exports
+from whisper_pipeline.lib.records import Segment, SpeakerTurn, Word
+
+SEGMENTS = [
+    Segment(
+        0.5,
+        2.25,
+        "Hello there.",
+        (Word(0.5, 1.0, "Hello"), Word(1.1, 2.25, "there.")),
+        "SPEAKER_00",
+    ),
+    Segment(2.5, 3661.042, "Long one.", (Word(2.5, 3661.042, "Long"),), "SPEAKER_01"),
+    Segment(3662.0, 3663.0, "Again.", (), "SPEAKER_01"),
+]
+TURNS = [SpeakerTurn(0.5, 2.25, "SPEAKER_00"), SpeakerTurn(2.5, 3663.0, "SPEAKER_01")]
+SRT_TIME = r"(\d{2}):(\d{2}):(\d{2}),(\d{3})"
+
+
+def _seconds(h, m, s, ms):
+    return int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000
+
+
+def test_srt_blocks_have_consecutive_indices_and_valid_ordered_times():
+    blocks = to_srt(SEGMENTS).strip().split("\n\n")
+    assert len(blocks) == len(SEGMENTS)
+    for index, (block, segment) in enumerate(zip(blocks, SEGMENTS, strict=True), start=1):
+        number, times, text = block.split("\n")
+        assert int(number) == index
+        match = re.fullmatch(SRT_TIME + " --> " + SRT_TIME, times)
+        assert match, times
+        start, end = _seconds(*match.groups()[:4]), _seconds(*match.groups()[4:])
+        assert abs(start - segment.start_s) < 0.001 and abs(end - segment.end_s) < 0.001
+        assert int(match.group(2)) < 60 and int(match.group(3)) < 60
+        assert text == f"[{segment.speaker}] {segment.text}"
+
+
+def test_vtt_has_header_and_voice_tags():
+    vtt = to_vtt(SEGMENTS)
+    assert vtt.startswith("WEBVTT\n")
+    assert "01:01:01.042" in vtt
+    assert "<v SPEAKER_00>Hello there." in vtt
+
+
+def test_txt_joins_consecutive_segments_of_one_speaker():
+    assert to_txt(SEGMENTS) == "SPEAKER_00: Hello there.\nSPEAKER_01: Long one. Again.\n"
+
+
+def test_every_export_parses(tmp_path):
+    written = write_exports(tmp_path, "rec-1", "en", SEGMENTS, TURNS)
+    assert set(written) == {"srt", "vtt", "txt", "json", "rttm"}
+    document = json.loads(written["json"].read_text())
+    assert document["recording_id"] == "rec-1"
+    assert [s["text"] for s in document["segments"]] == [s.text for s in SEGMENTS]
+    assert document["segments"][0]["words"][1]["speaker"] is None
+    annotation = load_rttm(str(written["rttm"]))["rec-1"]
+    assert sorted(annotation.labels()) == ["SPEAKER_00", "SPEAKER_01"]
+    assert abs(annotation.get_timeline().duration() - (1.75 + 3660.5)) < 0.01
+
+
+def test_rttm_is_removed_when_there_are_no_turns_any_more(tmp_path):
+    write_exports(tmp_path, "rec-1", "en", SEGMENTS, TURNS)
+    written = write_exports(tmp_path, "rec-1", "en", SEGMENTS, [])
+    assert "rttm" not in written
+    assert not (tmp_path / "rec-1.rttm").exists()
+    assert "[" not in to_srt([Segment(0, 1, "no speaker")])

@@ -1,0 +1,48 @@
+from whisper_pipeline.lib.progress import ProgressReporter, format_duration
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_progress_describes_step_segments_percent_elapsed_and_eta():
+    clock, seen = Clock(), []
+    reporter = ProgressReporter("transcribe", "rec", 1692.0, [seen.append], 10.0, clock)
+    clock.now += 130
+    reporter.update(position_s=1692.0 * 0.37, segments=45, force=True)
+    snapshot = seen[-1]
+    assert (
+        snapshot.describe()
+        == "transcribe: 45 segments, 37% of 28m12s audio, elapsed 2m10s, ETA 3m41s"
+    )
+
+
+def test_updates_are_throttled_and_forced_ones_always_go_out():
+    clock, seen = Clock(), []
+    reporter = ProgressReporter("transcribe", "rec", 100.0, [seen.append], 10.0, clock)
+    reporter.update(1.0, 1)
+    reporter.update(2.0, 2)
+    clock.now += 11
+    reporter.update(3.0, 3)
+    reporter.update(4.0, 4, force=True)
+    assert [s.segments for s in seen] == [1, 3, 4]
+
+
+def test_a_failing_sink_never_fails_the_work_and_others_still_get_updates(caplog):
+    seen = []
+
+    def broken(_snapshot):
+        raise RuntimeError("UI unreachable")
+
+    reporter = ProgressReporter("transcribe", "rec", 10.0, [broken, seen.append], 0.0)
+    reporter.update(5.0, 3)
+    assert seen and seen[-1].segments == 3
+    assert "progress sink" in caplog.text
+
+
+def test_format_duration():
+    assert [format_duration(s) for s in (5, 65, 3725, None)] == ["5s", "1m05s", "1h02m", "?"]

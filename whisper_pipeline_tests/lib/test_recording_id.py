@@ -1,0 +1,39 @@
+from whisper_pipeline.lib.recording_id import content_hash, make_recording_id, slugify
+from whisper_pipeline.lib.registry import RecordingRegistry
+
+
+def test_ids_are_readable_url_safe_and_tied_to_content(tmp_path):
+    path = tmp_path / "Réunion équipe v1.2 (final).wav"
+    path.write_bytes(b"some audio bytes")
+    recording_id = make_recording_id(path, content_hash(path))
+    assert recording_id.startswith("reunion-equipe-v1-2-final-")
+    assert all(c.isalnum() or c == "-" for c in recording_id)
+    assert "," not in recording_id and recording_id.islower()
+
+
+def test_slug_of_a_name_without_letters_is_still_usable():
+    assert slugify("???.wav".removesuffix(".wav")) == "recording"
+    assert slugify("日本語") == "recording"
+
+
+def test_same_content_under_two_names_is_one_recording(tmp_path):
+    registry = RecordingRegistry(tmp_path / "registry")
+    first = tmp_path / "call.wav"
+    second = tmp_path / "copy of call.wav"
+    first.write_bytes(b"identical")
+    second.write_bytes(b"identical")
+    a = registry.register(first)
+    b = registry.register(second)
+    assert a.recording_id == b.recording_id
+    assert registry.ids() == [a.recording_id]
+
+
+def test_a_changed_file_is_a_new_version(tmp_path):
+    registry = RecordingRegistry(tmp_path / "registry")
+    path = tmp_path / "call.wav"
+    path.write_bytes(b"version one")
+    a = registry.register(path)
+    path.write_bytes(b"version two!")
+    b = registry.register(path)
+    assert a.recording_id != b.recording_id
+    assert sorted(registry.ids()) == sorted([a.recording_id, b.recording_id])

@@ -1,0 +1,35 @@
+from whisper_pipeline.lib.records import Segment, SpeakerTurn, Word
+from whisper_pipeline.lib.speakers import assign_speakers, relabel
+
+
+def _segment(*words):
+    return Segment(
+        words[0][0], words[-1][1], " ".join(w[2] for w in words), tuple(Word(*w) for w in words)
+    )
+
+
+def test_each_word_gets_the_speaker_it_overlaps_most():
+    turns = [SpeakerTurn(0.0, 2.0, "A"), SpeakerTurn(1.8, 4.0, "B")]
+    segment = _segment((0.2, 0.8, "one"), (1.7, 2.6, "two"), (3.0, 3.5, "three"))
+    (result,) = assign_speakers([segment], turns)
+    assert [w.speaker for w in result.words] == ["A", "B", "B"]
+    assert result.speaker == "B"  # B holds most of the segment's word time
+
+
+def test_words_in_overlap_go_to_the_speaker_they_overlap_most():
+    turns = [SpeakerTurn(0.0, 1.3, "A"), SpeakerTurn(1.0, 3.0, "B")]
+    (result,) = assign_speakers([_segment((1.0, 1.2, "mid"), (1.05, 1.9, "late"))], turns)
+    assert [w.speaker for w in result.words] == ["A", "B"]
+
+
+def test_words_outside_every_turn_take_the_nearest_speaker():
+    turns = [SpeakerTurn(0.0, 1.0, "A"), SpeakerTurn(5.0, 6.0, "B")]
+    (result,) = assign_speakers([_segment((1.2, 1.5, "x"), (4.4, 4.8, "y"))], turns)
+    assert [w.speaker for w in result.words] == ["A", "B"]
+
+
+def test_without_turns_nothing_changes_and_relabel_renames():
+    segment = _segment((0.0, 1.0, "hi"))
+    assert assign_speakers([segment], []) == [segment]
+    (named,) = relabel(assign_speakers([segment], [SpeakerTurn(0, 1, "S0")]), {"S0": "Ada"})
+    assert named.speaker == "Ada" and named.words[0].speaker == "Ada"

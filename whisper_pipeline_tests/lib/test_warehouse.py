@@ -1,0 +1,89 @@
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import duckdb
+
+from whisper_pipeline.lib.records import Segment, Word
+from whisper_pipeline.lib.warehouse import VIEW_NAMES, Warehouse, segment_rows, word_rows
+
+SEGMENTS = [Segment(0.0, 1.0, "Hi there.", (Word(0.0, 0.4, "Hi"), Word(0.5, 1.0, "there.")), "A")]
+
+
+def test_views_exist_and_are_empty_before_any_recording(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    with warehouse.query_connection() as con:
+        for view in VIEW_NAMES:
+            assert con.execute(f"SELECT count(*) FROM {view}").fetchone() == (0,)
+        columns = {row[0] for row in con.execute("DESCRIBE segments").fetchall()}
+    assert {"recording_id", "start_s", "end_s", "duration_s", "speaker", "text"} <= columns
+
+
+def test_rewriting_a_recording_replaces_its_rows(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    for _ in range(3):
+        warehouse.write("segments", "rec-a", segment_rows("rec-a", SEGMENTS))
+        warehouse.write("words", "rec-a", word_rows("rec-a", SEGMENTS))
+    warehouse.write("words", "rec-b", word_rows("rec-b", SEGMENTS))
+    with warehouse.query_connection() as con:
+        assert con.execute("SELECT count(*) FROM segments").fetchone() == (1,)
+        assert con.execute(
+            "SELECT recording_id, count(*) FROM words GROUP BY ALL ORDER BY 1"
+        ).fetchall() == [("rec-a", 2), ("rec-b", 2)]
+
+
+def test_no_temporary_files_are_left_behind(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    warehouse.write("segments", "rec-a", segment_rows("rec-a", SEGMENTS))
+    leftovers = [p.name for p in (tmp_path / "segments").iterdir() if p.suffix != ".parquet"]
+    assert leftovers == []
+
+
+def test_failures_are_history_rows(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    for run_id in ("run1", "run2"):
+        warehouse.add_failure(
+            {
+                "recording_id": "rec-a",
+                "source_name": "a.wav",
+                "step": "transcribe",
+                "error": "Step transcribe failed after 3 segments: boom",
+                "error_type": "RuntimeError",
+                "segments": 3,
+                "run_id": run_id,
+                "failed_at": datetime.now(UTC),
+            }
+        )
+    with warehouse.query_connection() as con:
+        rows = con.execute("SELECT run_id, step, segments FROM failures ORDER BY run_id").fetchall()
+    assert rows == [("run1", "transcribe", 3), ("run2", "transcribe", 3)]
+
+
+def test_a_user_holding_the_database_open_never_blocks_the_pipeline(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    warehouse.refresh_database()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]);"
+            "print('open', flush=True); time.sleep(30)",
+            str(warehouse.database_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        warehouse.write("segments", "rec-a", segment_rows("rec-a", SEGMENTS))
+        assert warehouse.refresh_database() is False  # locked: skipped, not failed
+        with warehouse.query_connection() as con:
+            assert con.execute("SELECT count(*) FROM segments").fetchone() == (1,)
+    finally:
+        holder.kill()
+        holder.wait()
+    con = duckdb.connect(str(warehouse.database_path), read_only=True)
+    try:
+        assert con.execute("SELECT text FROM segments").fetchall() == [("Hi there.",)]
+    finally:
+        con.close()

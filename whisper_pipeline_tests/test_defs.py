@@ -1,0 +1,63 @@
+import subprocess
+import sys
+
+from dagster import AssetKey, Definitions, DynamicPartitionsDefinition
+
+from whisper_pipeline.definitions import defs
+from whisper_pipeline.jobs import PROCESS_RECORDING
+
+STEPS = [
+    "recording_metadata",
+    "transcript",
+    "diarization",
+    "speaker_transcript",
+    "recording_analytics",
+]
+
+
+def test_definitions_load_and_validate():
+    Definitions.validate_loadable(defs)
+
+
+def test_process_recording_selects_every_step_partitioned_by_recording():
+    job = defs.resolve_job_def(PROCESS_RECORDING)
+    graph = job.asset_layer.asset_graph
+    assert {key.to_user_string() for key in graph.toposorted_asset_keys} == set(STEPS)
+    for step in STEPS:
+        partitions = graph.get(AssetKey(step)).partitions_def
+        assert isinstance(partitions, DynamicPartitionsDefinition)
+        assert partitions.name == "recordings"
+
+
+def test_lineage_follows_the_data_flow():
+    graph = defs.resolve_job_def(PROCESS_RECORDING).asset_layer.asset_graph
+    parents = {
+        step: {k.to_user_string() for k in graph.get(AssetKey(step)).parent_keys} for step in STEPS
+    }
+    assert parents["transcript"] == {"recording_metadata"}
+    assert parents["diarization"] == {"recording_metadata"}
+    assert parents["speaker_transcript"] == {"transcript", "diarization"}
+    assert "speaker_transcript" in parents["recording_analytics"]
+
+
+def test_importing_the_code_location_loads_no_model():
+    code = (
+        "import sys, whisper_pipeline.definitions;"
+        "heavy = [m for m in ('torch', 'whisperx', 'pyannote.audio', 'faster_whisper') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_dagster_cli_loads_the_workspace(tmp_path):
+    env_home = tmp_path / "dagster"
+    env_home.mkdir()
+    out = subprocess.run(
+        [sys.executable, "-m", "dagster", "job", "list", "-w", "workspace.yaml"],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "DAGSTER_HOME": str(env_home)},
+    )
+    assert out.returncode == 0, out.stderr
+    assert PROCESS_RECORDING in out.stdout

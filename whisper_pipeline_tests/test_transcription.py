@@ -1,0 +1,103 @@
+"""Real whisperx on the bundled tiny.en model."""
+
+import re
+
+import jiwer
+import pytest
+
+from whisper_pipeline.lib.audio import iter_windows, probe
+from whisper_pipeline.lib.transcription import split_sentences, transcribe_windows
+
+
+def normalise(text: str) -> str:
+    text = re.sub(r"[^a-z0-9' ]+", " ", text.lower())
+    return " ".join(text.split())
+
+
+def transcribe(asr, path, window_s=300.0, on_progress=None):
+    with asr.borrow() as whisper:
+        duration = probe(path).duration_s
+        results = list(
+            transcribe_windows(
+                whisper.model, iter_windows(path, window_s), duration, None, 8, None, on_progress
+            )
+        )
+    return results[-1][0] if results else None, [s for _, window in results for s in window]
+
+
+def test_sample_call_matches_its_reference_transcript(asr, sample_call, sample_call_reference_text):
+    language, segments = transcribe(asr, sample_call)
+    hypothesis = " ".join(s.text for s in segments)
+    error = jiwer.wer(normalise(sample_call_reference_text), normalise(hypothesis))
+    assert language == "en"
+    assert error <= 0.25, (error, hypothesis)
+
+
+def test_word_timestamps_are_ordered_inside_their_segments(asr, sample_call):
+    _, segments = transcribe(asr, sample_call)
+    words = [w for s in segments for w in s.words]
+    assert len(words) > 50
+    for segment in segments:
+        assert segment.words, segment
+        assert (
+            segment.start_s == segment.words[0].start_s and segment.end_s == segment.words[-1].end_s
+        )
+        for word in segment.words:
+            assert segment.start_s <= word.start_s <= word.end_s <= segment.end_s
+    starts = [w.start_s for w in words]
+    assert starts == sorted(starts)
+    # the reference has speech from 6.7 s; nothing may be placed in the silence before it
+    assert words[0].start_s > 6.0
+
+
+def test_words_are_timed_near_the_reference(asr, sample_call):
+    """'Diane in New Jersey' is said at 12.5-14.2 s and 'Sheila' at 14.4-17.8 s (sample.stm)."""
+    _, segments = transcribe(asr, sample_call)
+    words = [w for s in segments for w in s.words]
+    diane = next(w for w in words if w.text.strip(".,").lower() == "diane")
+    sheila = next(w for w in words if w.text.strip(".,").lower() == "sheila")
+    assert 12.3 <= diane.start_s <= 14.2
+    assert 14.3 <= sheila.start_s <= 17.8
+
+
+def test_synthetic_conversation_and_window_boundaries(asr, conversation):
+    path, _reference, text = conversation
+    seen = []
+    _, whole = transcribe(asr, path)
+    _, windowed = transcribe(
+        asr, path, window_s=9.0, on_progress=lambda pos, n: seen.append((pos, n))
+    )
+    reference = normalise(text)
+    assert jiwer.wer(reference, normalise(" ".join(s.text for s in whole))) <= 0.25
+    assert jiwer.wer(reference, normalise(" ".join(s.text for s in windowed))) <= 0.30
+    positions = [p for p, _ in seen]
+    assert positions == sorted(positions) and positions[-1] == pytest.approx(
+        probe(path).duration_s, abs=0.05
+    )
+
+
+def test_a_progress_callback_that_raises_does_not_fail_transcription(asr, sample_call):
+    def broken(_position, _segments):
+        raise RuntimeError("progress backend is down")
+
+    _, segments = transcribe(asr, sample_call, on_progress=broken)
+    assert len(segments) > 5
+
+
+def test_silence_and_very_short_audio_give_no_segments(asr, silent_file, tiny_file):
+    for path in (silent_file, tiny_file):
+        _, segments = transcribe(asr, path)
+        assert segments == []
+
+
+def test_split_sentences_cuts_at_sentence_ends_and_pauses():
+    from whisper_pipeline.lib.records import Word
+
+    words = [
+        Word(0, 0.5, "Hi."),
+        Word(0.6, 1.0, "How"),
+        Word(1.1, 1.5, "are"),
+        Word(3.0, 3.4, "you"),
+    ]
+    pieces = split_sentences("Hi. How are you", words)
+    assert [p.text for p in pieces] == ["Hi.", "How are", "you"]
