@@ -123,7 +123,9 @@ def pipeline_home(tmp_path, monkeypatch) -> Path:
 def instance(tmp_path):
     from dagster import instance_for_test
 
-    with instance_for_test(temp_dir=str(tmp_path / "dagster")) as dagster_instance:
+    folder = tmp_path / "dagster"
+    folder.mkdir()
+    with instance_for_test(temp_dir=str(folder)) as dagster_instance:
         yield dagster_instance
 
 

@@ -45,24 +45,24 @@ def recording_analytics(
                     "diarization_backend": diarization.backend,
                     "diarization_skipped_reason": diarization.skipped_reason,
                     "analyzed_at": datetime.now(UTC),
-                    "run_id": context.run_id,
+                    "run_id": context.run.run_id,
                 }
             ],
         )
         warehouse.refresh_database()
-    return Output(
-        stats,
-        metadata={
-            "speech_s": MetadataValue.float(stats.speech_s),
-            "silence_ratio": MetadataValue.float(stats.silence_ratio),
-            "overlap_s": MetadataValue.float(stats.overlap_s),
-            "speakers": MetadataValue.table(
-                records=[
-                    TableRecord({k: v for k, v in asdict(row).items() if v is not None})
-                    for row in stats.speakers
-                ],
-            )
-            if stats.speakers
-            else "none",
-        },
-    )
+        return Output(
+            stats,
+            metadata={
+                "speech_s": MetadataValue.float(float(stats.speech_s)),
+                "silence_ratio": MetadataValue.float(float(stats.silence_ratio)),
+                "overlap_s": MetadataValue.float(float(stats.overlap_s)),
+                "speakers": MetadataValue.table(
+                    records=[
+                        TableRecord({k: v for k, v in asdict(row).items() if v is not None})
+                        for row in stats.speakers
+                    ],
+                )
+                if stats.speakers
+                else "none",
+            },
+        )

@@ -49,23 +49,23 @@ def diarization(
                 for index, turn in enumerate(result.turns)
             ],
         )
-    if result.skipped:
-        context.log.warning("diarization skipped: %s", result.skipped_reason)
+        if result.skipped:
+            context.log.warning("diarization skipped: %s", result.skipped_reason)
+            return Output(
+                result,
+                metadata={
+                    "status": "skipped",
+                    "note": f"diarization skipped: {result.skipped_reason}",
+                },
+            )
         return Output(
             result,
             metadata={
-                "status": "skipped",
-                "note": f"diarization skipped: {result.skipped_reason}",
+                "status": "diarized",
+                "backend": result.backend,
+                "speakers": MetadataValue.int(len(result.speakers)),
+                "speaker_labels": ", ".join(result.speakers),
+                "turns": MetadataValue.int(len(result.turns)),
+                "diarize_s": MetadataValue.float(float(result.seconds)),
             },
         )
-    return Output(
-        result,
-        metadata={
-            "status": "diarized",
-            "backend": result.backend,
-            "speakers": MetadataValue.int(len(result.speakers)),
-            "speaker_labels": ", ".join(result.speakers),
-            "turns": MetadataValue.int(len(result.turns)),
-            "diarize_s": MetadataValue.float(result.seconds),
-        },
-    )

@@ -66,20 +66,20 @@ def recording_metadata(
                     "channels": info.channels,
                     "container": info.container,
                     "registered_at": datetime.fromisoformat(entry.registered_at).astimezone(UTC),
-                    "run_id": context.run_id,
+                    "run_id": context.run.run_id,
                 }
             ],
         )
-    return Output(
-        facts,
-        metadata={
-            "source_path": MetadataValue.path(str(path)),
-            "duration_s": MetadataValue.float(info.duration_s),
-            "codec": info.codec,
-            "sample_rate_hz": info.sample_rate_hz,
-            "channels": info.channels,
-            "container": info.container,
-            "size_bytes": MetadataValue.int(info.size_bytes),
-            "content_sha256": entry.content_sha256,
-        },
-    )
+        return Output(
+            facts,
+            metadata={
+                "source_path": MetadataValue.path(str(path)),
+                "duration_s": MetadataValue.float(float(info.duration_s)),
+                "codec": info.codec,
+                "sample_rate_hz": info.sample_rate_hz,
+                "channels": info.channels,
+                "container": info.container,
+                "size_bytes": MetadataValue.int(info.size_bytes),
+                "content_sha256": entry.content_sha256,
+            },
+        )

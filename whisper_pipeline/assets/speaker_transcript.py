@@ -34,11 +34,13 @@ def speaker_transcript(
             segments,
             diarization.turns,
         )
-    metadata: dict[str, object] = {
-        f"export_{kind}": MetadataValue.path(str(path)) for kind, path in exports.items()
-    }
-    metadata["speakers"] = ", ".join(sorted({s.speaker for s in segments if s.speaker})) or "none"
-    metadata["segments"] = MetadataValue.int(len(segments))
-    if diarization.skipped:
-        metadata["note"] = "no speakers: diarization was skipped"
-    return Output(segments, metadata=metadata)
+        metadata: dict[str, object] = {
+            f"export_{kind}": MetadataValue.path(str(path)) for kind, path in exports.items()
+        }
+        metadata["speakers"] = (
+            ", ".join(sorted({s.speaker for s in segments if s.speaker})) or "none"
+        )
+        metadata["segments"] = MetadataValue.int(len(segments))
+        if diarization.skipped:
+            metadata["note"] = "no speakers: diarization was skipped"
+        return Output(segments, metadata=metadata)

@@ -55,7 +55,7 @@ def _sinks(context: AssetExecutionContext):
         context.log.info(snapshot.describe())
 
     def to_run_tags(snapshot: ProgressSnapshot) -> None:
-        context.instance.add_run_tags(context.run_id, progress_tags(snapshot))
+        context.instance.add_run_tags(context.run.run_id, progress_tags(snapshot))
 
     def to_python_log(snapshot: ProgressSnapshot) -> None:
         progress_log.info("%s %s", snapshot.recording_id, snapshot.describe())
@@ -116,7 +116,7 @@ def recording_step(
                 step,
                 str(failure),
                 type(error).__name__,
-                context.run_id,
+                context.run.run_id,
                 state.segments,
             )
         except Exception:

@@ -80,27 +80,27 @@ def transcript(
             transcribe_seconds=round(seconds, 3),
         )
         _store(context, storage, result)
-    words = len(result.words)
-    rtf = seconds / facts.duration_s if facts.duration_s else 0.0
-    metadata = {
-        "language": result.language,
-        "duration_s": MetadataValue.float(facts.duration_s),
-        "segments": MetadataValue.int(len(segments)),
-        "words": MetadataValue.int(words),
-        "model": result.model,
-        "device": result.device,
-        "word_timestamps": result.word_timestamps,
-        "transcribe_s": MetadataValue.float(round(seconds, 2)),
-        "realtime_factor": MetadataValue.float(round(rtf, 4)),
-        "model_cache": "hit"
-        if whisper.cache_hit
-        else f"miss (loaded in {whisper.load_seconds:.1f}s)",
-        "preview": MetadataValue.md(result.text[:500] or "_no speech detected_"),
-    }
-    if not segments:
-        metadata["note"] = "no speech detected"
-        context.log.info("%s: no speech detected", facts.recording_id)
-    return Output(result, metadata=metadata)
+        words = len(result.words)
+        rtf = seconds / facts.duration_s if facts.duration_s else 0.0
+        metadata = {
+            "language": result.language,
+            "duration_s": MetadataValue.float(float(facts.duration_s)),
+            "segments": MetadataValue.int(len(segments)),
+            "words": MetadataValue.int(words),
+            "model": result.model,
+            "device": result.device,
+            "word_timestamps": result.word_timestamps,
+            "transcribe_s": MetadataValue.float(float(round(seconds, 2))),
+            "realtime_factor": MetadataValue.float(float(round(rtf, 4))),
+            "model_cache": "hit"
+            if whisper.cache_hit
+            else f"miss (loaded in {whisper.load_seconds:.1f}s)",
+            "preview": MetadataValue.md(result.text[:500] or "_no speech detected_"),
+        }
+        if not segments:
+            metadata["note"] = "no speech detected"
+            context.log.info("%s: no speech detected", facts.recording_id)
+        return Output(result, metadata=metadata)
 
 
 def _store(context: AssetExecutionContext, storage: PipelineStorage, result: Transcript) -> None:
@@ -125,7 +125,7 @@ def _store(context: AssetExecutionContext, storage: PipelineStorage, result: Tra
                 else None,
                 "no_speech": not result.segments,
                 "transcribed_at": datetime.now(UTC),
-                "run_id": context.run_id,
+                "run_id": context.run.run_id,
             }
         ],
     )
