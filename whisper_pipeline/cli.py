@@ -49,9 +49,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     entries = runner.register(instance, storage.registry, paths)
     print(f"{len(entries)} recording(s) registered in {pipeline_home}")
     job = defs.resolve_job_def(PROCESS_RECORDING)
-    run_config: dict = {"resources": {"storage": {"config": {"home_dir": str(pipeline_home)}}}}
-    if not args.verbose:
-        run_config["loggers"] = {"console": {"config": {"log_level": "WARNING"}}}
+    run_config = load_run_config(args.config)
+    run_config.setdefault("resources", {}).setdefault("storage", {"config": {}})
+    run_config["resources"]["storage"].setdefault("config", {})["home_dir"] = str(pipeline_home)
+    if not args.verbose:  # the CLI prints each failure itself; Dagster's full log is in the UI
+        run_config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
     outcomes = []
     for index, entry in enumerate(entries, start=1):
         print(f"[{index}/{len(entries)}] {entry.source_name} -> {entry.recording_id}", flush=True)
@@ -74,9 +76,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_run_config(path: str | None) -> dict:
+    """A Dagster run config file (YAML), as pasted into the UI's launchpad."""
+    if not path:
+        return {}
+    import yaml
+
+    loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if not isinstance(loaded, dict):
+        raise SystemExit(f"{path}: a run config must be a mapping (resources: ...)")
+    return loaded
+
+
 SUMMARY_SQL = """
 SELECT r.recording_id, r.source_name, r.duration_s, r.language, r.speakers, r.words,
-       r.realtime_factor
+       r.realtime_factor, r.diarization_skipped_reason
 FROM recordings AS r
 WHERE r.recording_id IN (SELECT unnest($ids))
 ORDER BY r.source_name
@@ -91,13 +105,16 @@ def _print_summary(storage, recording_ids: list[str]) -> None:
     print("\nSummary")
     header = f"{'recording':<40} {'duration':>9} {'lang':>4} {'speakers':>8} {'words':>6} {'RTF':>6}  transcripts"
     print(header)
-    for recording_id, _name, duration, language, speakers, words, rtf in rows:
+    skipped = {row[-1] for row in rows if row[-1]}
+    for recording_id, _name, duration, language, speakers, words, rtf, _skipped in rows:
         folder = storage.outputs_for(recording_id)
         exports = folder if folder.exists() else "-"
         print(
             f"{recording_id[:40]:<40} {_num(duration, '{:.1f}s'):>9} {language or '-':>4}"
             f" {_num(speakers, '{}'):>8} {_num(words, '{}'):>6} {_num(rtf, '{:.3f}'):>6}  {exports}"
         )
+    for reason in sorted(skipped):
+        print(f"\nSpeakers: diarization skipped: {reason}")
     print(
         f"\nWarehouse: {storage.warehouse.database_path} (DuckDB views: recordings, segments, words, ...)"
     )
@@ -211,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="process recordings (files or folders)")
     run.add_argument("paths", nargs="+")
     run.add_argument("--force", action="store_true", help="process again even if already done")
+    run.add_argument("--config", help="Dagster run config YAML (resources: asr: config: ...)")
     run.set_defaults(func=cmd_run)
 
     query = commands.add_parser("query", help="read-only SQL on the warehouse views")
@@ -237,20 +255,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO,
+        level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    logging.getLogger("whisper_pipeline").setLevel(logging.INFO)
     if not args.verbose:
-        logging.getLogger("dagster").setLevel(logging.WARNING)
-        for noisy in (
-            "whisperx",
-            "lightning",
-            "lightning.pytorch",
-            "pytorch_lightning",
-            "speechbrain",
-        ):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+        from whisperx.log_utils import setup_logging  # cheap: loads no model or torch
+
+        setup_logging("warning")
     return args.func(args)
 
 

