@@ -198,10 +198,14 @@ def iter_windows(
         yield AudioWindow(start_sample / SAMPLE_RATE, pending)
 
 
-def quietest_point(samples: np.ndarray, frame: int = 320) -> int:
-    """Index of the centre of the 20 ms frame with the least energy."""
+def quietest_point(samples: np.ndarray, frame: int = 320, smooth_frames: int = 15) -> int:
+    """Index of the middle of the quietest stretch of about `smooth_frames` 20 ms frames
+    (300 ms): a pause between sentences or turns, not a gap between two words."""
     frames = len(samples) // frame
     if frames == 0:
         return len(samples)
-    energy = np.square(samples[: frames * frame].reshape(frames, frame)).sum(axis=1)
-    return int(np.argmin(energy)) * frame + frame // 2
+    energy = np.square(samples[: frames * frame].reshape(frames, frame)).mean(axis=1)
+    width = max(1, min(smooth_frames, frames))
+    smoothed = np.convolve(energy, np.ones(width) / width, mode="valid")
+    best = int(np.argmin(smoothed)) + width // 2
+    return best * frame + frame // 2

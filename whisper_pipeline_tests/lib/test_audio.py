@@ -60,7 +60,9 @@ def test_windows_cover_every_sample_once_and_cut_at_quiet_points(sample_call):
         assert 6.0 <= len(previous.samples) / SAMPLE_RATE <= 8.0
 
 
-def test_quietest_point_finds_the_gap():
-    signal = np.ones(16000, dtype=np.float32)
-    signal[9000:9640] = 0.0
-    assert 9000 <= quietest_point(signal) <= 9640
+def test_quietest_point_prefers_a_pause_over_a_gap_between_words():
+    rng = np.random.default_rng(0)
+    signal = rng.normal(0, 0.3, 3 * SAMPLE_RATE).astype(np.float32)
+    signal[8000:8960] = 0.0  # 60 ms between two words: not a place to cut
+    signal[32000:38400] = 0.001  # 400 ms pause between sentences
+    assert 32000 <= quietest_point(signal) <= 38400
