@@ -109,3 +109,79 @@ def test_run_without_recordings_says_so(tmp_path):
     empty.mkdir()
     result = cli(tmp_path / "home", "run", str(empty))
     assert result.returncode == 2 and "no recordings found" in result.stderr
+
+
+def test_the_dagster_ui_serves_the_asset_graph_partitions_and_metadata(processed, tmp_path):
+    """The webserver on the CLI's instance: what a user sees, read through its GraphQL API."""
+    import socket
+    import time
+    import urllib.request
+
+    home, _ = processed
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = cli_env(home)
+    env["DAGSTER_HOME"] = str(home / "dagster")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster_webserver",
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def graphql(query):
+        request = urllib.request.Request(
+            f"{url}/graphql",
+            data=json.dumps({"query": query}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())["data"]
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                nodes = graphql("{ assetNodes { assetKey { path } partitionKeys } }")["assetNodes"]
+                if nodes:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "webserver did not come up"
+            time.sleep(1)
+        keys = {node["assetKey"]["path"][0]: node["partitionKeys"] for node in nodes}
+        assert set(keys) >= {
+            "recording_metadata",
+            "transcript",
+            "diarization",
+            "speaker_transcript",
+            "recording_analytics",
+        }
+        team = [k for k in keys["transcript"] if k.startswith("team-call-")]
+        assert len(team) == 1 and any(k.startswith("notes-") for k in keys["transcript"])
+        data = graphql(
+            '{ assetOrError(assetKey: {path: ["transcript"]}) { ... on Asset { assetMaterializations(limit: 1) {'
+            " partition metadataEntries { label ... on TextMetadataEntry { text }"
+            " ... on IntMetadataEntry { intValue } } } } } }"
+        )
+        (materialization,) = data["assetOrError"]["assetMaterializations"]
+        entries = {
+            e["label"]: e.get("text", e.get("intValue")) for e in materialization["metadataEntries"]
+        }
+        assert materialization["partition"] == team[0]
+        assert entries["language"] == "en" and entries["words"] > 50
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

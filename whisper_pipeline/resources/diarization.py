@@ -41,9 +41,13 @@ class SpeakerDiarizer(ConfigurableResource):
             " folder with config.yaml. None skips diarization, saying so in the step's metadata."
         ),
     )
+    hf_token: str | None = Field(
+        default=None,
+        description="Hugging Face token; set it only as EnvVar('HF_TOKEN') (read at launch, hidden in the UI). When unset, the variable named by hf_token_env is read, if present.",
+    )
     hf_token_env: str = Field(
         default="HF_TOKEN",
-        description="Name of the environment variable holding the Hugging Face token (the token itself is never in config or logs).",
+        description="Name of the environment variable holding the Hugging Face token, read when the pipeline loads (optional).",
     )
     cache_dir: str | None = Field(
         default=None, description="Hugging Face cache folder for pipeline weights."
@@ -68,7 +72,7 @@ class SpeakerDiarizer(ConfigurableResource):
     def _load(self) -> Any:
         from whisperx.diarize import DiarizationPipeline
 
-        token = os.environ.get(self.hf_token_env) or None
+        token = self.hf_token or os.environ.get(self.hf_token_env) or None
         try:
             return DiarizationPipeline(
                 model_name=self.pipeline,
