@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from whisper_pipeline import home
@@ -34,6 +36,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from whisper_pipeline.definitions import defs
     from whisper_pipeline.jobs import PROCESS_RECORDING
     from whisper_pipeline.lib.intake import find_recordings
+    from whisper_pipeline.lib.model_cache import MODEL_CACHE
 
     pipeline_home = home.resolve_home(args.home)
     instance = _instance(pipeline_home)
@@ -50,21 +53,46 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{len(entries)} recording(s) registered in {pipeline_home}")
     job = defs.resolve_job_def(PROCESS_RECORDING)
     run_config = load_run_config(args.config)
-    run_config.setdefault("resources", {}).setdefault("storage", {"config": {}})
-    run_config["resources"]["storage"].setdefault("config", {})["home_dir"] = str(pipeline_home)
+    resources = run_config.setdefault("resources", {})
+    resources.setdefault("storage", {}).setdefault("config", {})["home_dir"] = str(pipeline_home)
+    for model_family in MODEL_RESOURCES:  # keep models loaded from one recording to the next
+        resources.setdefault(model_family, {}).setdefault("config", {}).setdefault(
+            "release_after_run", False
+        )
     if not args.verbose:  # the CLI prints each failure itself; Dagster's full log is in the UI
         run_config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
     outcomes = []
-    for index, entry in enumerate(entries, start=1):
-        print(f"[{index}/{len(entries)}] {entry.source_name} -> {entry.recording_id}", flush=True)
-        (outcome,) = runner.process(job, instance, [entry], force=args.force, run_config=run_config)
-        outcomes.append(outcome)
-        if outcome.status == "failed":
-            print(f"    FAILED: {outcome.error}", flush=True)
-        elif outcome.status == "skipped":
-            print("    already processed (use --force to process again)", flush=True)
-        else:
-            print(f"    done ({', '.join(outcome.steps)})", flush=True)
+    with stop_on_signals() as stop:
+        try:
+            for index, entry in enumerate(entries, start=1):
+                print(
+                    f"[{index}/{len(entries)}] {entry.source_name} -> {entry.recording_id}",
+                    flush=True,
+                )
+                (outcome,) = runner.process(
+                    job, instance, [entry], force=args.force, run_config=run_config
+                )
+                outcomes.append(outcome)
+                if outcome.status == "failed":
+                    print(f"    FAILED: {outcome.error}", flush=True)
+                elif outcome.status == "skipped":
+                    print("    already processed (use --force to process again)", flush=True)
+                else:
+                    print(f"    done ({', '.join(outcome.steps)})", flush=True)
+                if stop.signal or outcome.interrupted:
+                    stop.signal = stop.signal or signal.SIGINT
+                    break
+        except KeyboardInterrupt:
+            pass  # raised outside a run (between recordings); handled below
+        finally:
+            MODEL_CACHE.shutdown()  # models released on every way out, logged
+    if stop.signal:
+        print(
+            f"\nstopped by a signal: {len(outcomes)} of {len(entries)} recording(s) attempted;"
+            " the interrupted run is marked failed and the next `run` redoes it",
+            file=sys.stderr,
+        )
+        return 128 + stop.signal
     storage.warehouse.refresh_database()
     _print_summary(storage, [o.recording_id for o in outcomes])
     failed = [o for o in outcomes if o.status == "failed"]
@@ -74,6 +102,37 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"  {Path(outcome.source_path).name}: {outcome.error}", file=sys.stderr)
         return 1
     return 0
+
+
+MODEL_RESOURCES = ("asr", "alignment", "diarizer")
+
+
+class _StopRequest:
+    signal: int | None = None
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[_StopRequest]:
+    """SIGTERM and SIGINT (Ctrl+C) stop the CLI. Inside a run Dagster's own handler turns them
+    into an interruption of the running step (the run is marked failed, step cleanup and
+    resource teardown run); between runs ours raises KeyboardInterrupt. Either way the CLI
+    stops after it, releasing the models. A second signal falls back to the default."""
+    stop = _StopRequest()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def interrupt(signum: int, _frame: object) -> None:
+        stop.signal = signum
+        for sig in previous:
+            signal.signal(sig, signal.SIG_DFL)
+        raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
+
+    for sig in previous:
+        signal.signal(sig, interrupt)
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def load_run_config(path: str | None) -> dict:

@@ -24,6 +24,7 @@ class RunOutcome:
     status: str  # succeeded | failed | skipped
     error: str | None = None
     steps: tuple[str, ...] = ()
+    interrupted: bool = False  # terminated (SIGTERM, Ctrl+C, UI), not failed by its input
 
 
 def add_partitions(instance: DagsterInstance, recording_ids: Sequence[str]) -> None:
@@ -63,19 +64,40 @@ def steps_to_run(job, instance: DagsterInstance, recording_id: str, force: bool)
     return [key for key in keys if key in selected]
 
 
-def failure_message(result) -> str:
+INTERRUPT_ERRORS = {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}
+
+
+def was_interrupted(result) -> bool:
+    for event in result.all_events:
+        data = event.step_failure_data if event.is_step_failure else None
+        if data and data.error and data.error.cls_name in INTERRUPT_ERRORS:
+            return True
+    return False
+
+
+def failure_message(instance: DagsterInstance, result) -> str:
     """The first step failure's message, which names the file, step and problem."""
+    if was_interrupted(result):
+        return interrupted_message(instance, result.run_id)
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
             error = event.step_failure_data.user_failure_data
             if error is not None and error.description:
                 return error.description
-            return (
-                event.step_failure_data.error.message.strip()
-                if event.step_failure_data.error
-                else "failed"
-            )
+            if event.step_failure_data.error:
+                return event.step_failure_data.error.message.strip()
     return "failed"
+
+
+def interrupted_message(instance: DagsterInstance, run_id: str) -> str:
+    """'Step transcribe interrupted after 12 segments (run terminated)', from the progress tags."""
+    from whisper_pipeline.assets.step import TAG_SEGMENTS, TAG_STEP
+
+    run = instance.get_run_by_id(run_id)
+    tags = run.tags if run else {}
+    segments = tags.get(TAG_SEGMENTS)
+    where = f" after {segments} segments" if segments is not None else ""
+    return f"Step {tags.get(TAG_STEP, 'unknown')} interrupted{where} (run terminated)"
 
 
 def process(
@@ -115,8 +137,9 @@ def process(
                     entry.source_path,
                     result.run_id,
                     "failed",
-                    failure_message(result),
+                    failure_message(instance, result),
                     steps,
+                    interrupted=was_interrupted(result),
                 )
             )
     return outcomes

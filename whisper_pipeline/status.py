@@ -6,6 +6,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFil
 
 from whisper_pipeline.assets.step import TAG_PROGRESS, TAG_STEP
 from whisper_pipeline.jobs import PROCESS_RECORDING
+from whisper_pipeline.runner import INTERRUPT_ERRORS, interrupted_message
 
 PARTITION_TAG = "dagster/partition"
 
@@ -20,6 +21,9 @@ def run_error(instance: DagsterInstance, run_id: str) -> str | None:
         event = record.event_log_entry.dagster_event
         if event is None:
             continue
+        data = event.step_failure_data if event.is_step_failure else None
+        if data and data.error and data.error.cls_name in INTERRUPT_ERRORS:
+            return interrupted_message(instance, run_id)
         if event.is_step_failure and event.step_failure_data:
             user = event.step_failure_data.user_failure_data
             if user is not None and user.description:

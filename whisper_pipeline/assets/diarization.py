@@ -33,6 +33,7 @@ def diarization(
             path = _still_there(storage, facts)
             with diarizer.borrow() as loaded:
                 result = diarizer.diarize(loaded.model, load_audio(path))
+            cache = "hit" if loaded.cache_hit else f"miss (loaded in {loaded.load_seconds:.1f}s)"
         storage.warehouse.write(
             "speaker_turns",
             step.recording_id,
@@ -67,5 +68,6 @@ def diarization(
                 "speaker_labels": ", ".join(result.speakers),
                 "turns": MetadataValue.int(len(result.turns)),
                 "diarize_s": MetadataValue.float(float(result.seconds)),
+                "model_cache": cache,
             },
         )

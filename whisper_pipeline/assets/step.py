@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, Failure, MetadataValue
+from dagster._core.errors import DagsterExecutionInterruptedError
 
 from whisper_pipeline.lib.errors import StepFailure
+from whisper_pipeline.lib.model_cache import free_memory_logged
 from whisper_pipeline.lib.progress import ProgressReporter, ProgressSnapshot
 from whisper_pipeline.resources.storage import PipelineStorage
 
@@ -92,6 +94,28 @@ def record_failure(
     )
 
 
+def _record_safely(
+    context: AssetExecutionContext,
+    storage: PipelineStorage,
+    state: StepState,
+    message: str,
+    error: BaseException,
+) -> None:
+    """A failures row; if even that fails, it is logged and the original error goes on."""
+    try:
+        record_failure(
+            storage,
+            state.recording_id,
+            state.step,
+            message,
+            type(error).__name__,
+            context.run.run_id,
+            state.segments,
+        )
+    except Exception:
+        context.log.exception("could not record the failure of %s in the warehouse", state.step)
+
+
 @contextmanager
 def recording_step(
     context: AssetExecutionContext,
@@ -108,20 +132,18 @@ def recording_step(
         yield state
     except Failure:
         raise
+    except (KeyboardInterrupt, DagsterExecutionInterruptedError) as interrupt:
+        # terminated from the UI, SIGTERM or Ctrl+C: say where it stopped, then let it unwind
+        where = f" after {state.segments} segments" if state.segments is not None else ""
+        _record_safely(
+            context, storage, state, f"Step {step} interrupted{where} (run terminated)", interrupt
+        )
+        free_memory_logged(f"{step} interrupted")
+        raise
     except Exception as error:
         failure = StepFailure(step, error, state.segments)
-        try:
-            record_failure(
-                storage,
-                state.recording_id,
-                step,
-                str(failure),
-                type(error).__name__,
-                context.run.run_id,
-                state.segments,
-            )
-        except Exception:
-            context.log.exception("could not record the failure of %s in the warehouse", step)
+        _record_safely(context, storage, state, str(failure), error)
+        free_memory_logged(f"{step} failed")
         raise Failure(
             description=str(failure),
             metadata={

@@ -51,7 +51,10 @@ def transcript(
     with recording_step(context, storage, "transcribe", facts.duration_s) as step:
         path = _still_there(storage, facts)
         segments: list[Segment] = []
-        with asr.borrow() as whisper, alignment.borrow() as (aligner, alignment_problem):
+        with (
+            asr.borrow() as whisper,
+            alignment.borrow_if_configured() as (aligner, alignment_problem),
+        ):
             language = asr.language or (
                 "unknown" if whisper.model.model.model.is_multilingual else "en"
             )

@@ -3,6 +3,7 @@ idle release, and cleanup that frees accelerator memory and is logged, never swa
 
 from __future__ import annotations
 
+import atexit
 import gc
 import logging
 import threading
@@ -26,6 +27,15 @@ def free_accelerator_memory() -> None:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
+
+
+def free_memory_logged(where: str) -> None:
+    """free_accelerator_memory for cleanup paths: a failure is logged with its traceback and
+    never replaces the error being handled."""
+    try:
+        free_accelerator_memory()
+    except Exception:
+        log.exception("freeing accelerator memory failed (%s)", where)
 
 
 @dataclass
@@ -57,20 +67,35 @@ class Borrowed:
 
 class ModelCache:
     """Models keyed by their full configuration. `borrow` loads on a miss, counts borrowers and
-    never evicts a model in use; at most `max_models` idle models stay loaded."""
+    never evicts a model in use; at most `max_models` idle models stay loaded, and with
+    `idle_seconds` a background thread releases models nobody borrowed for that long."""
 
-    def __init__(self, max_models: int = 3) -> None:
+    def __init__(self, max_models: int = 3, idle_seconds: float | None = None) -> None:
         self.max_models = max_models
+        self.idle_seconds = idle_seconds
         self.stats = CacheStats()
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._lock = threading.RLock()
         self._loading: dict[Hashable, threading.Lock] = {}
+        self._reaper: threading.Thread | None = None
+        self._stop_reaper = threading.Event()
+        self._atexit_registered = False
+
+    def configure(self, max_models: int | None = None, idle_seconds: float | None = None) -> None:
+        """Tighten or loosen the bounds (resources pass their settings on each borrow)."""
+        with self._lock:
+            if max_models is not None:
+                self.max_models = max_models
+                self._evict_over_bound()
+            if idle_seconds is not None:
+                self.idle_seconds = idle_seconds
+                self._start_reaper()
 
     def __contains__(self, key: Hashable) -> bool:
         with self._lock:
             return key in self._entries
 
-    def keys(self) -> list[Hashable]:
+    def loaded_keys(self) -> list[Hashable]:
         with self._lock:
             return list(self._entries)
 
@@ -103,7 +128,7 @@ class ModelCache:
                 entry.borrowers += 1
                 self._entries.move_to_end(key)
                 self.stats.hits += 1
-                log.info("model reused from cache: %s", _describe(key))
+                log.info("model reused from cache: %s", describe_key(key))
                 return entry, True
             key_lock = self._loading.setdefault(key, threading.Lock())
         with key_lock:  # one loader per key; others wait and then hit
@@ -116,13 +141,14 @@ class ModelCache:
             started = time.monotonic()
             model = load()
             seconds = time.monotonic() - started
-            log.info("model loaded in %.1fs: %s", seconds, _describe(key))
+            log.info("model loaded in %.1fs: %s", seconds, describe_key(key))
             with self._lock:
                 entry = _Entry(key, model, release, seconds, borrowers=1)
                 self._entries[key] = entry
                 self.stats.misses += 1
                 self._loading.pop(key, None)
                 self._evict_over_bound()
+                self._register_atexit()
             return entry, False
 
     def _return(self, entry: _Entry, eager_release: bool) -> None:
@@ -150,15 +176,19 @@ class ModelCache:
             if entry.release is not None:
                 entry.release(model)
         except Exception:
-            log.exception("releasing model failed (%s): %s", reason, _describe(entry.key))
+            log.exception("releasing model failed (%s): %s", reason, describe_key(entry.key))
         del model
-        try:
-            free_accelerator_memory()
-        except Exception:
-            log.exception(
-                "freeing accelerator memory failed after releasing %s", _describe(entry.key)
-            )
-        log.info("model released (%s): %s", reason, _describe(entry.key))
+        free_memory_logged(f"after releasing {describe_key(entry.key)}")
+        log.info("model released (%s): %s", reason, describe_key(entry.key))
+
+    def release(self, key: Hashable, reason: str = "released") -> bool:
+        """Release one model now if nobody borrows it."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.borrowers:
+                return False
+            self._release(entry, reason)
+            return True
 
     def release_idle(self, idle_seconds: float) -> int:
         """Release models nobody has borrowed for `idle_seconds`; return how many."""
@@ -173,16 +203,44 @@ class ModelCache:
                 self._release(entry, reason=f"idle for {idle_seconds:.0f}s")
             return len(stale)
 
-    def clear(self, force: bool = False) -> int:
+    def clear(self, force: bool = False, reason: str = "cache cleared") -> int:
         """Release every idle model, and with `force` the borrowed ones too (shutdown)."""
         with self._lock:
             targets = [e for e in self._entries.values() if force or e.borrowers == 0]
             for entry in targets:
-                self._release(entry, reason="cache cleared" + (" (forced)" if force else ""))
+                self._release(entry, reason=reason + (" (forced)" if force else ""))
             return len(targets)
 
+    def _start_reaper(self) -> None:
+        if self._reaper is not None and self._reaper.is_alive():
+            return
+        self._stop_reaper.clear()
+        self._reaper = threading.Thread(target=self._reap, name="model-cache-reaper", daemon=True)
+        self._reaper.start()
 
-def _describe(key: Hashable) -> str:
+    def _reap(self) -> None:
+        while not self._stop_reaper.wait(
+            timeout=max(0.2, min(30.0, (self.idle_seconds or 60) / 4))
+        ):
+            if self.idle_seconds:
+                try:
+                    self.release_idle(self.idle_seconds)
+                except Exception:
+                    log.exception("idle model release failed")
+
+    def _register_atexit(self) -> None:
+        if not self._atexit_registered:
+            atexit.register(self.shutdown)
+            self._atexit_registered = True
+
+    def shutdown(self) -> None:
+        """Release everything (interpreter exit, SIGTERM, Ctrl+C)."""
+        self._stop_reaper.set()
+        if self._entries:
+            self.clear(force=True, reason="process shutdown")
+
+
+def describe_key(key: Hashable) -> str:
     """'asr bundled:tiny.en (cpu, int8, ...)' for a tuple key."""
     if isinstance(key, tuple) and len(key) > 2:
         details = ", ".join(str(part) for part in key[2:] if part is not None)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from whisper_pipeline.lib.audio import SAMPLE_RATE, AudioWindow
+from whisper_pipeline.lib.model_cache import free_memory_logged
 from whisper_pipeline.lib.records import Segment, Word, shifted
 
 log = logging.getLogger(__name__)
@@ -191,14 +192,18 @@ def transcribe_windows(
         if window_s < 0.1:
             continue
 
+        chunks_done = [0]  # whisperx calls back once per transcribed speech chunk
+
         def window_progress(
             percent: float,
             window: AudioWindow = window,
             window_s: float = window_s,
             done: int = segments_so_far,
+            chunks_done: list[int] = chunks_done,
         ) -> None:
+            chunks_done[0] += 1
             position = min(window.start_s + window_s * percent / 100.0, duration_s)
-            _report(on_progress, position, done)
+            _report(on_progress, position, done + chunks_done[0])
 
         started = time.monotonic()
         result = pipeline.transcribe(
@@ -231,6 +236,8 @@ def transcribe_windows(
                         window.start_s,
                     )
                 )
+        del result, chunks, words
+        free_memory_logged("between windows")  # nothing of this window is kept but its segments
         segments_so_far += len(segments)
         log.debug(
             "window at %.1fs: %d segments in %.1fs",

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource
 from pydantic import Field
 
-from whisper_pipeline.lib.devices import resolve_compute_type, resolve_device, resolve_threads
+from whisper_pipeline.lib.devices import resolve_compute_type, resolve_threads
 from whisper_pipeline.lib.errors import ConfigurationError
-from whisper_pipeline.lib.model_cache import MODEL_CACHE, Borrowed
+from whisper_pipeline.resources.cached_model import CachedModelResource
 
 BUNDLED_MODEL = "bundled:tiny.en"
 
@@ -34,12 +31,7 @@ def quiet_checkpoint_upgrade_notices() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _release_whisper(pipeline: Any) -> None:
-    pipeline.model.model.unload_model()
-    pipeline.vad_model = None
-
-
-class WhisperASR(ConfigurableResource):
+class WhisperASR(CachedModelResource):
     """Loads whisperx pipelines (VAD + batched faster-whisper) through the shared model cache."""
 
     model: str = Field(
@@ -49,9 +41,6 @@ class WhisperASR(ConfigurableResource):
             " name such as 'large-v3' or 'distil-large-v3' (downloaded once into model_dir), or"
             " the path of a local CTranslate2 model folder."
         ),
-    )
-    device: str = Field(
-        default="auto", description="auto (CUDA when present, else CPU), cpu, cuda or cuda:N."
     )
     compute_type: str = Field(
         default="auto",
@@ -79,12 +68,6 @@ class WhisperASR(ConfigurableResource):
         default=False,
         description="Never download: a named model must already be in model_dir or the Hugging Face cache.",
     )
-    eager_release: bool = Field(
-        default=False, description="Release the model as soon as no step uses it."
-    )
-
-    def resolved_device(self) -> str:
-        return resolve_device(self.device)
 
     def model_source(self) -> str:
         if self.model == BUNDLED_MODEL or self.model == "bundled":
@@ -115,7 +98,7 @@ class WhisperASR(ConfigurableResource):
             self.vad_offset,
         )
 
-    def _load(self) -> Any:
+    def load_model(self) -> Any:
         import whisperx
 
         quiet_checkpoint_upgrade_notices()
@@ -146,10 +129,6 @@ class WhisperASR(ConfigurableResource):
                 " set asr.model to a local CTranslate2 folder or 'bundled:tiny.en'."
             ) from error
 
-    @contextmanager
-    def borrow(self) -> Iterator[Borrowed]:
-        """The loaded whisperx pipeline, shared with other steps and runs of this process."""
-        with MODEL_CACHE.borrow(
-            self.cache_key(), self._load, _release_whisper, eager_release=self.eager_release
-        ) as borrowed:
-            yield borrowed
+    def release_model(self, model: Any) -> None:
+        model.model.model.unload_model()
+        model.vad_model = None

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from dagster import ConfigurableResource
 from pydantic import Field
 
 from whisper_pipeline.lib.audio import SAMPLE_RATE
-from whisper_pipeline.lib.devices import resolve_device
 from whisper_pipeline.lib.errors import ConfigurationError
-from whisper_pipeline.lib.model_cache import MODEL_CACHE
 from whisper_pipeline.lib.records import Diarization, SpeakerTurn
+from whisper_pipeline.resources.cached_model import CachedModelResource
 
 NOT_CONFIGURED = (
     "no diarization pipeline configured; set resources.diarizer.config.pipeline to a pyannote"
@@ -25,13 +21,7 @@ NOT_CONFIGURED = (
 )
 
 
-def _release_pipeline(pipeline: Any) -> None:
-    import torch
-
-    pipeline.model.to(torch.device("cpu"))
-
-
-class SpeakerDiarizer(ConfigurableResource):
+class SpeakerDiarizer(CachedModelResource):
     """Who spoke when: a pyannote.audio pipeline, loaded through the shared model cache."""
 
     pipeline: str | None = Field(
@@ -52,7 +42,6 @@ class SpeakerDiarizer(ConfigurableResource):
     cache_dir: str | None = Field(
         default=None, description="Hugging Face cache folder for pipeline weights."
     )
-    device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N.")
     num_speakers: int | None = Field(
         default=None, description="Exact number of speakers, when known."
     )
@@ -62,14 +51,11 @@ class SpeakerDiarizer(ConfigurableResource):
     max_speakers: int | None = Field(
         default=None, description="Upper bound on the number of speakers."
     )
-    eager_release: bool = Field(
-        default=False, description="Release the model as soon as no step uses it."
-    )
 
     def cache_key(self) -> tuple:
-        return ("diarization", self.pipeline, resolve_device(self.device), self.cache_dir)
+        return ("diarization", self.pipeline, self.resolved_device(), self.cache_dir)
 
-    def _load(self) -> Any:
+    def load_model(self) -> Any:
         from whisperx.diarize import DiarizationPipeline
 
         token = self.hf_token or os.environ.get(self.hf_token_env) or None
@@ -77,7 +63,7 @@ class SpeakerDiarizer(ConfigurableResource):
             return DiarizationPipeline(
                 model_name=self.pipeline,
                 token=token,
-                device=resolve_device(self.device),
+                device=self.resolved_device(),
                 cache_dir=self.cache_dir,
             )
         except Exception as error:
@@ -88,12 +74,10 @@ class SpeakerDiarizer(ConfigurableResource):
                 " diarizer.pipeline at a local folder (see docs/configuration.md)"
             ) from error
 
-    @contextmanager
-    def borrow(self) -> Iterator[Any]:
-        with MODEL_CACHE.borrow(
-            self.cache_key(), self._load, _release_pipeline, eager_release=self.eager_release
-        ) as borrowed:
-            yield borrowed
+    def release_model(self, model: Any) -> None:
+        import torch
+
+        model.model.to(torch.device("cpu"))
 
     def diarize(self, loaded: Any, audio: np.ndarray) -> Diarization:
         started = time.monotonic()

@@ -29,13 +29,13 @@ def test_least_recently_used_idle_model_is_evicted_never_one_in_use():
     cache = ModelCache(max_models=1)
     with cache.borrow("a", lambda: Model("a"), release) as a:
         with cache.borrow("b", lambda: Model("b"), release) as b:
-            assert cache.keys() == ["a", "b"]  # both in use: bound waits
+            assert cache.loaded_keys() == ["a", "b"]  # both in use: bound waits
         assert a.model.released is False
-    assert cache.keys() == ["a"]  # b was the only idle model when the bound was enforced
+    assert cache.loaded_keys() == ["a"]  # b was the only idle model when the bound was enforced
     assert b.model.released and not a.model.released
     with cache.borrow("c", lambda: Model("c"), release) as c:
         pass
-    assert cache.keys() == ["c"] and a.model.released and not c.model.released
+    assert cache.loaded_keys() == ["c"] and a.model.released and not c.model.released
 
 
 def test_eager_release_and_release_on_exception():

@@ -1,0 +1,157 @@
+"""The model resources with the real bundled model: cache, release, teardown, signals."""
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from whisper_pipeline.definitions import defs
+from whisper_pipeline.jobs import PROCESS_RECORDING
+from whisper_pipeline.lib.model_cache import MODEL_CACHE
+from whisper_pipeline.resources.asr import WhisperASR
+from whisper_pipeline_tests.conftest import cli_env
+
+
+def loaded(pipeline) -> bool:
+    return pipeline.model.model.model_is_loaded
+
+
+@pytest.fixture
+def bounded_cache():
+    yield MODEL_CACHE
+    MODEL_CACHE.configure(max_models=3)
+
+
+def test_reference_counts_and_eviction_order_with_real_models(bounded_cache):
+    int8 = WhisperASR(device="cpu", compute_type="int8", max_loaded_models=1)
+    float32 = WhisperASR(device="cpu", compute_type="float32", max_loaded_models=1)
+    with int8.borrow() as a:
+        with int8.borrow() as a_again:
+            assert a_again.model is a.model and MODEL_CACHE.borrowers(int8.cache_key()) == 2
+            assert a_again.cache_hit
+        with float32.borrow() as b:
+            assert b.model is not a.model and not b.cache_hit
+            assert loaded(a.model) and loaded(b.model)  # both in use: the bound waits
+        assert not loaded(b.model)  # the only idle model over the bound goes
+        assert float32.cache_key() not in MODEL_CACHE and loaded(a.model)
+    with float32.borrow() as b2:
+        assert not b2.cache_hit
+    assert not loaded(a.model) and int8.cache_key() not in MODEL_CACHE  # least recently used
+    assert loaded(b2.model)
+
+
+def test_release_on_exception_and_eager_release(bounded_cache):
+    eager = WhisperASR(device="cpu", compute_type="float32", eager_release=True)
+    with pytest.raises(RuntimeError, match="step blew up"), eager.borrow() as borrowed:
+        assert loaded(borrowed.model)
+        raise RuntimeError("step blew up")
+    assert not loaded(borrowed.model) and eager.cache_key() not in MODEL_CACHE
+
+
+def _materialize(instance, home, tiny_file, release_after_run):
+    from whisper_pipeline import runner
+    from whisper_pipeline.resources.storage import PipelineStorage
+
+    storage = PipelineStorage(home_dir=str(home))
+    entries = runner.register(instance, storage.registry, [tiny_file])
+    config = {
+        "resources": {
+            "storage": {"config": {"home_dir": str(home)}},
+            "asr": {"config": {"device": "cpu", "release_after_run": release_after_run}},
+        }
+    }
+    (outcome,) = runner.process(
+        defs.resolve_job_def(PROCESS_RECORDING), instance, entries, True, config
+    )
+    assert outcome.status == "succeeded", outcome.error
+
+
+def test_resource_teardown_releases_models_after_a_real_run(instance, pipeline_home, tiny_file):
+    key = WhisperASR(device="cpu").cache_key()
+    _materialize(instance, pipeline_home, tiny_file, release_after_run=False)
+    assert key in MODEL_CACHE  # kept for the next run of this process (the CLI's batch)
+    _materialize(instance, pipeline_home, tiny_file, release_after_run=True)
+    assert key not in MODEL_CACHE
+
+
+def test_idle_models_are_released_in_long_lived_processes(bounded_cache):
+    idle = WhisperASR(device="cpu", compute_type="float32", idle_release_s=0.5)
+    try:
+        with idle.borrow() as borrowed:
+            time.sleep(1.0)
+            assert loaded(borrowed.model)  # in use: never released
+        deadline = time.monotonic() + 10
+        while idle.cache_key() in MODEL_CACHE and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert idle.cache_key() not in MODEL_CACHE and not loaded(borrowed.model)
+    finally:
+        MODEL_CACHE.idle_seconds = None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_transcription_stops_cleanly_releases_models_and_fails_the_run(
+    sig, tmp_path, sample_call
+):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    long_file = inbox / "long call.wav"
+    subprocess.run(["sox", *[str(sample_call)] * 4, str(long_file)], check=True)
+    shutil.copyfile(sample_call, inbox / "zz next.wav")
+    home = tmp_path / "home"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "whisper_pipeline.cli", "run", str(inbox)],
+        env=cli_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = []
+    for line in process.stderr:  # progress lines arrive while it transcribes
+        seen.append(line)
+        if "transcribe:" in line and "segments" in line:
+            break
+    process.send_signal(sig)
+    stdout, rest = process.communicate(timeout=120)
+    stderr = "".join(seen) + rest
+    assert process.returncode == 130, stderr
+    assert "model released (process shutdown" in stderr
+    assert "stopped by a signal: 1 of 2 recording(s) attempted" in stderr
+    status = subprocess.run(
+        [sys.executable, "-m", "whisper_pipeline.cli", "status", "--format", "json"],
+        env=cli_env(home),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (run,) = json.loads(status.stdout)  # the second recording was never started
+    assert run["status"] == "FAILURE" and run["step"] == "transcribe"
+    assert run["error"].startswith("Step transcribe interrupted")
+
+
+cuda = pytest.importorskip("torch").cuda
+
+
+@pytest.mark.skipif(not cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_memory_returns_to_baseline_after_release(sample_call, bounded_cache):
+    from whisper_pipeline.lib.audio import iter_windows, probe
+    from whisper_pipeline.lib.transcription import transcribe_windows
+
+    cuda.synchronize()
+    free_before, _total = cuda.mem_get_info()
+    asr = WhisperASR(device="cuda", compute_type="float16", window_s=10.0)
+    with asr.borrow() as whisper:
+        peaks = []
+        for _ in transcribe_windows(
+            whisper.model, iter_windows(sample_call, 10.0), probe(sample_call).duration_s, None, 8
+        ):
+            peaks.append(cuda.mem_get_info()[0])
+        assert cuda.mem_get_info()[0] < free_before  # the model is on the GPU
+        # memory does not grow window after window
+        assert max(peaks) - min(peaks) < 64 * 2**20
+    MODEL_CACHE.release(asr.cache_key())
+    cuda.synchronize()
+    assert abs(cuda.mem_get_info()[0] - free_before) < 64 * 2**20
