@@ -227,24 +227,39 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from whisper_pipeline.status import recent_runs
+    import time
+
+    from whisper_pipeline.status import format_table, recent_runs
 
     pipeline_home = home.resolve_home(args.home)
     instance = _instance(pipeline_home)
-    rows = recent_runs(instance, limit=args.limit)
-    if args.format == "json":
-        print(json.dumps(rows, indent=2, default=str))
-        return 0
-    if not rows:
-        print("no runs yet")
-        return 0
-    print(f"{'recording':<40} {'state':<10} {'step':<20} {'progress':<40} error")
-    for row in rows:
-        print(
-            f"{(row['recording_id'] or '-')[:40]:<40} {row['status']:<10} {(row['step'] or '-')[:20]:<20}"
-            f" {(row['progress'] or '-')[:40]:<40} {row['error'] or ''}"
-        )
-    return 0
+    while True:
+        rows = recent_runs(instance, limit=args.limit)
+        if args.format == "json":
+            print(json.dumps(rows, indent=2, default=str))
+        else:
+            if args.watch:
+                print("\033[2J\033[H", end="")  # clear the terminal
+            print(format_table(rows) if rows else "no runs yet")
+            failures = _recent_failures(pipeline_home)
+            if failures:
+                print("\nrecent failures:")
+                for failed_at, name, step, error in failures:
+                    print(f"  {failed_at:%Y-%m-%d %H:%M} {name} [{step}] {error}")
+        if not args.watch:
+            return 0
+        try:
+            time.sleep(args.interval)
+        except KeyboardInterrupt:
+            return 0
+
+
+def _recent_failures(pipeline_home: Path, limit: int = 5) -> list[tuple]:
+    with _storage(pipeline_home).warehouse.query_connection() as connection:
+        return connection.execute(
+            "SELECT failed_at, source_name, step, error FROM failures ORDER BY failed_at DESC LIMIT ?",
+            [limit],
+        ).fetchall()
 
 
 def cmd_samples(args: argparse.Namespace) -> int:
@@ -298,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="recent runs per recording: state, step, error")
     status.add_argument("--limit", type=int, default=20)
     status.add_argument("--format", choices=("table", "json"), default="table")
+    status.add_argument("--watch", action="store_true", help="refresh until Ctrl+C")
+    status.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
     status.set_defaults(func=cmd_status)
 
     samples = commands.add_parser("samples", help="write the sample recordings into a folder")

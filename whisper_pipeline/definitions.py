@@ -8,6 +8,7 @@ from whisper_pipeline.resources.alignment import WordAlignment
 from whisper_pipeline.resources.asr import WhisperASR
 from whisper_pipeline.resources.diarization import SpeakerDiarizer
 from whisper_pipeline.resources.storage import PipelineStorage
+from whisper_pipeline.sensors.run_monitor import RunMonitorSettings, run_monitor
 
 
 def default_resources() -> dict[str, object]:
@@ -17,11 +18,13 @@ def default_resources() -> dict[str, object]:
         "asr": WhisperASR(),
         "alignment": WordAlignment(),
         "diarizer": SpeakerDiarizer(),
+        "run_monitor_settings": RunMonitorSettings(),
     }
 
 
 defs = Definitions(
     assets=PER_RECORDING_ASSETS,
     jobs=[process_recording],
+    sensors=[run_monitor],
     resources=default_resources(),
 )

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import time
+
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
-from whisper_pipeline.assets.step import TAG_PROGRESS, TAG_STEP
+from whisper_pipeline.assets.step import (
+    TAG_PERCENT,
+    TAG_PROGRESS,
+    TAG_SEGMENTS,
+    TAG_STEP,
+    TAG_STEP_STARTED,
+    TAG_UPDATED,
+)
 from whisper_pipeline.jobs import PROCESS_RECORDING
+from whisper_pipeline.lib.progress import format_duration
 from whisper_pipeline.runner import INTERRUPT_ERRORS, interrupted_message
 
 PARTITION_TAG = "dagster/partition"
+ACTIVE = (
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.CANCELING,
+)
 
 
 def run_error(instance: DagsterInstance, run_id: str) -> str | None:
@@ -24,28 +40,67 @@ def run_error(instance: DagsterInstance, run_id: str) -> str | None:
         data = event.step_failure_data if event.is_step_failure else None
         if data and data.error and data.error.cls_name in INTERRUPT_ERRORS:
             return interrupted_message(instance, run_id)
-        if event.is_step_failure and event.step_failure_data:
-            user = event.step_failure_data.user_failure_data
-            if user is not None and user.description:
-                return user.description
-            if event.step_failure_data.error:
-                return event.step_failure_data.error.message.strip()
+        if data:
+            if data.user_failure_data is not None and data.user_failure_data.description:
+                return data.user_failure_data.description
+            if data.error:
+                return data.error.message.strip()
         messages.append(record.event_log_entry.message or "")
-    return next((m for m in messages if m), None)
+    return next((m for m in reversed(messages) if m), None)
 
 
-def recent_runs(instance: DagsterInstance, limit: int = 20) -> list[dict]:
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def recent_runs(instance: DagsterInstance, limit: int = 20, now: float | None = None) -> list[dict]:
+    """Newest first: state, step, percent, segments, elapsed and ETA of each run."""
+    now = time.time() if now is None else now
     rows = []
     for run in instance.get_runs(RunsFilter(job_name=PROCESS_RECORDING), limit=limit):
-        error = run_error(instance, run.run_id) if run.status == DagsterRunStatus.FAILURE else None
+        tags = run.tags
+        started, updated = _float(tags.get(TAG_STEP_STARTED)), _float(tags.get(TAG_UPDATED))
+        percent = _float(tags.get(TAG_PERCENT))
+        active = run.status in ACTIVE
+        elapsed = (now if active else (updated or now)) - started if started else None
+        eta = None
+        if active and elapsed and percent and 0 < percent < 100 and updated and started:
+            eta = (updated - started) * (100 - percent) / percent - (now - updated)
         rows.append(
             {
                 "run_id": run.run_id,
-                "recording_id": run.tags.get(PARTITION_TAG),
+                "recording_id": tags.get(PARTITION_TAG),
                 "status": run.status.value,
-                "step": run.tags.get(TAG_STEP),
-                "progress": run.tags.get(TAG_PROGRESS),
-                "error": error,
+                "step": tags.get(TAG_STEP),
+                "percent": percent,
+                "segments": int(tags[TAG_SEGMENTS])
+                if tags.get(TAG_SEGMENTS, "").isdigit()
+                else None,
+                "step_elapsed_s": round(elapsed, 1) if elapsed is not None else None,
+                "eta_s": round(max(eta, 0.0), 1) if eta is not None else None,
+                "last_update_s_ago": round(now - updated, 1) if active and updated else None,
+                "progress": tags.get(TAG_PROGRESS),
+                "error": run_error(instance, run.run_id)
+                if run.status == DagsterRunStatus.FAILURE
+                else None,
             }
         )
     return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = [
+        f"{'recording':<36} {'state':<9} {'step':<19} {'done':>5} {'segs':>5} {'elapsed':>8} {'ETA':>7}  error"
+    ]
+    for row in rows:
+        percent = f"{row['percent']:.0f}%" if row["percent"] is not None else "-"
+        segments = str(row["segments"]) if row["segments"] is not None else "-"
+        lines.append(
+            f"{(row['recording_id'] or '-')[:36]:<36} {row['status'][:9]:<9} {(row['step'] or '-')[:19]:<19}"
+            f" {percent:>5} {segments:>5} {format_duration(row['step_elapsed_s']) if row['step_elapsed_s'] is not None else '-':>8}"
+            f" {format_duration(row['eta_s']) if row['eta_s'] is not None else '-':>7}  {row['error'] or ''}"
+        )
+    return "\n".join(lines)

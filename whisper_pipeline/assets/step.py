@@ -1,6 +1,7 @@
 """What every per-recording step shares: progress, failures that carry context, failure rows."""
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from dagster._core.errors import DagsterExecutionInterruptedError
 
 from whisper_pipeline.lib.errors import StepFailure
 from whisper_pipeline.lib.model_cache import free_memory_logged
+from whisper_pipeline.lib.processes import hostname, process_start_ticks
 from whisper_pipeline.lib.progress import ProgressReporter, ProgressSnapshot
 from whisper_pipeline.resources.storage import PipelineStorage
 
@@ -23,6 +25,9 @@ TAG_UPDATED = "whisper/progress_updated_at"
 TAG_SEGMENTS = "whisper/segments"
 TAG_PERCENT = "whisper/percent"
 TAG_PROGRESS = "whisper/progress"
+TAG_PID = "whisper/pid"
+TAG_PID_START = "whisper/pid_start"
+TAG_HOST = "whisper/host"
 
 
 @dataclass
@@ -49,6 +54,16 @@ def progress_tags(snapshot: ProgressSnapshot) -> dict[str, str]:
         tags[TAG_SEGMENTS] = str(snapshot.segments)
     if snapshot.fraction is not None:
         tags[TAG_PERCENT] = f"{snapshot.fraction * 100:.0f}"
+    return tags
+
+
+def worker_tags() -> dict[str, str]:
+    """Which process runs the steps, so the run monitor can tell when it is gone."""
+    pid = os.getpid()
+    tags = {TAG_PID: str(pid), TAG_HOST: hostname()}
+    start = process_start_ticks(pid)
+    if start is not None:
+        tags[TAG_PID_START] = start
     return tags
 
 
@@ -127,6 +142,10 @@ def recording_step(
     message names the step (and segments reached) and the problem, and a `failures` row."""
     reporter = ProgressReporter(step, context.partition_key, duration_s, _sinks(context))
     state = StepState(step=step, recording_id=context.partition_key, progress=reporter)
+    try:
+        context.instance.add_run_tags(context.run.run_id, worker_tags())
+    except Exception:
+        context.log.warning("could not tag the run with its worker process", exc_info=True)
     reporter.update(force=True)
     try:
         yield state

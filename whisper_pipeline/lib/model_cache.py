@@ -4,6 +4,8 @@ idle release, and cleanup that frees accelerator memory and is logged, never swa
 from __future__ import annotations
 
 import atexit
+import ctypes
+import functools
 import gc
 import logging
 import threading
@@ -17,9 +19,23 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, musl): nothing to trim
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None
+
+
 def free_accelerator_memory() -> None:
-    """Collect Python garbage and hand cached CUDA blocks back to the driver."""
+    """Collect Python garbage, give freed C heap pages back to the OS (glibc keeps them
+    otherwise, so resident memory creeps up window after window), and hand cached CUDA blocks
+    back to the driver."""
     gc.collect()
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
     try:
         import torch
     except ImportError:  # torch is a dependency, but the cache itself does not need it

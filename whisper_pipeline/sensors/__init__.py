@@ -1,0 +1,1 @@
+"""Sensors on the Dagster daemon: the run monitor (and intake)."""
