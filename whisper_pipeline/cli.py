@@ -289,6 +289,23 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_with_instance(args: argparse.Namespace) -> int:
+    """Prepare DAGSTER_HOME (see WHISPER_PIPELINE_INSTANCE), then run a command in it: the
+    containers' entry point, e.g. `whisper-pipeline with-instance dagster-daemon run`."""
+    import os
+
+    from whisper_pipeline.instance import prepare_dagster_home
+
+    command = [part for part in args.command if part != "--"] if args.command else []
+    if not command:
+        print("with-instance: give a command to run", file=sys.stderr)
+        return 2
+    dagster_home = prepare_dagster_home(home.resolve_home(args.home))
+    print(f"DAGSTER_HOME={dagster_home}", file=sys.stderr, flush=True)
+    os.execvp(command[0], command)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="whisper-pipeline", description=__doc__)
     parser.add_argument(
@@ -320,6 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
     samples = commands.add_parser("samples", help="write the sample recordings into a folder")
     samples.add_argument("folder")
     samples.set_defaults(func=cmd_samples)
+
+    with_instance = commands.add_parser(
+        "with-instance", help="prepare DAGSTER_HOME, then run a command (container entry point)"
+    )
+    with_instance.add_argument("command", nargs=argparse.REMAINDER)
+    with_instance.set_defaults(func=cmd_with_instance)
 
     ui = commands.add_parser("ui", help="open the Dagster UI on this pipeline's instance")
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")

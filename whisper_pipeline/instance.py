@@ -1,4 +1,8 @@
-"""The Dagster instance the CLI and the UI share, under the pipeline's home folder."""
+"""The Dagster instance the CLI, the UI and the containers share, under the pipeline's home.
+
+WHISPER_PIPELINE_INSTANCE picks its configuration: `local` (default: SQLite under DAGSTER_HOME),
+`production` (PostgreSQL, queued runs with a gpu pool, run monitoring, retries), or the path of
+a dagster.yaml of your own."""
 
 from __future__ import annotations
 
@@ -8,16 +12,35 @@ from importlib import resources
 from pathlib import Path
 
 from whisper_pipeline import home
+from whisper_pipeline.lib.errors import ConfigurationError
+
+INSTANCE_ENV = "WHISPER_PIPELINE_INSTANCE"
+INSTANCE_CONFIGS = {"local": "dagster.yaml", "production": "dagster_production.yaml"}
 
 
-def prepare_dagster_home(pipeline_home: Path) -> Path:
-    """Point DAGSTER_HOME at `<home>/dagster` (unless already set) and give it a dagster.yaml."""
+def instance_config_source(choice: str | None = None) -> Path:
+    choice = choice or os.environ.get(INSTANCE_ENV) or "local"
+    if choice in INSTANCE_CONFIGS:
+        return Path(str(resources.files("whisper_pipeline.config") / INSTANCE_CONFIGS[choice]))
+    path = Path(choice).expanduser()
+    if not path.is_file():
+        raise ConfigurationError(
+            f"{INSTANCE_ENV}={choice!r}: use 'local', 'production' or the path of a dagster.yaml"
+        )
+    return path
+
+
+def prepare_dagster_home(pipeline_home: Path, choice: str | None = None) -> Path:
+    """Point DAGSTER_HOME at `<home>/dagster` (unless already set) and give it a dagster.yaml:
+    the chosen configuration, written when missing or when the choice is explicit."""
     target = Path(os.environ.get("DAGSTER_HOME") or home.dagster_home(pipeline_home))
     target.mkdir(parents=True, exist_ok=True)
     config = target / "dagster.yaml"
-    if not config.exists():
-        with resources.as_file(resources.files("whisper_pipeline.config") / "dagster.yaml") as src:
-            shutil.copyfile(src, config)
+    explicit = choice or os.environ.get(INSTANCE_ENV)
+    if explicit or not config.exists():
+        source = instance_config_source(choice)
+        if not config.exists() or source.read_bytes() != config.read_bytes():
+            shutil.copyfile(source, config)
     os.environ["DAGSTER_HOME"] = str(target)
     os.environ.setdefault(home.HOME_ENV, str(pipeline_home))
     return target

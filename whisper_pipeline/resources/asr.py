@@ -58,6 +58,7 @@ class WhisperASR(CachedModelResource):
     vad_offset: float = Field(default=0.363, description="Voice activity offset threshold (0-1).")
     window_s: float = Field(
         default=120.0,
+        ge=30.0,
         description="Audio is decoded and transcribed in windows of about this many seconds, so memory does not grow with the recording's length.",
     )
     model_dir: str | None = Field(
