@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
 VENV=${VENV:-.venv}
 
-# 1. System packages: ffmpeg decodes audio; espeak-ng and sox make synthetic speech.
+# 1. System packages: ffmpeg decodes audio; espeak-ng and sox make synthetic speech; chromium
+#    (driven by Playwright) checks the UI; docker-compose validates docker/compose.yaml.
 missing=()
-for tool in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng sox:sox soxi:sox; do
+for tool in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng sox:sox soxi:sox chromium:chromium \
+            docker-compose:docker-compose; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

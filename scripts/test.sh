@@ -3,6 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
+# PostgreSQL (127.0.0.1:5432, trust auth) backs the production-instance tests: start it if it is down
+if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "test: starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start || true
+  for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
 "$VENV/bin/ruff" check whisper_pipeline whisper_pipeline_tests
 "$VENV/bin/ruff" format --check whisper_pipeline whisper_pipeline_tests
 exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"

@@ -302,6 +302,9 @@ def cmd_with_instance(args: argparse.Namespace) -> int:
         return 2
     dagster_home = prepare_dagster_home(home.resolve_home(args.home))
     print(f"DAGSTER_HOME={dagster_home}", file=sys.stderr, flush=True)
+    beside_python = Path(sys.executable).with_name(command[0])  # this environment's dagster
+    if beside_python.exists():
+        command[0] = str(beside_python)
     os.execvp(command[0], command)
     return 0
 
