@@ -1,9 +1,11 @@
 """`whisper-pipeline` as a user runs it: a real subprocess on a real instance."""
 
+import contextlib
 import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -111,8 +113,9 @@ def test_run_without_recordings_says_so(tmp_path):
     assert result.returncode == 2 and "no recordings found" in result.stderr
 
 
-def test_the_dagster_ui_serves_the_asset_graph_partitions_and_metadata(processed, tmp_path):
-    """The webserver on the CLI's instance: what a user sees, read through its GraphQL API."""
+@pytest.fixture(scope="module")
+def webserver(processed):
+    """dagster-webserver on loopback, on the CLI's instance, as `make ui` starts it."""
     import socket
     import time
     import urllib.request
@@ -140,48 +143,135 @@ def test_the_dagster_ui_serves_the_asset_graph_partitions_and_metadata(processed
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-
-    def graphql(query):
-        request = urllib.request.Request(
-            f"{url}/graphql",
-            data=json.dumps({"query": query}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())["data"]
-
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                nodes = graphql("{ assetNodes { assetKey { path } partitionKeys } }")["assetNodes"]
-                if nodes:
-                    break
-            except OSError:
-                pass
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/server_info", timeout=5):
+                break
+        except OSError:
             assert time.monotonic() < deadline, "webserver did not come up"
             time.sleep(1)
-        keys = {node["assetKey"]["path"][0]: node["partitionKeys"] for node in nodes}
-        assert set(keys) >= {
-            "recording_metadata",
-            "transcript",
-            "diarization",
-            "speaker_transcript",
-            "recording_analytics",
-        }
-        team = [k for k in keys["transcript"] if k.startswith("team-call-")]
-        assert len(team) == 1 and any(k.startswith("notes-") for k in keys["transcript"])
-        data = graphql(
-            '{ assetOrError(assetKey: {path: ["transcript"]}) { ... on Asset { assetMaterializations(limit: 1) {'
-            " partition metadataEntries { label ... on TextMetadataEntry { text }"
-            " ... on IntMetadataEntry { intValue } } } } } }"
-        )
-        (materialization,) = data["assetOrError"]["assetMaterializations"]
-        entries = {
-            e["label"]: e.get("text", e.get("intValue")) for e in materialization["metadataEntries"]
-        }
-        assert materialization["partition"] == team[0]
-        assert entries["language"] == "en" and entries["words"] > 50
+    try:
+        yield url
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def graphql(url, query):
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{url}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())["data"]
+
+
+def test_the_dagster_ui_serves_the_asset_graph_partitions_and_metadata(webserver):
+    """What a user sees, read through the webserver's GraphQL API."""
+    nodes = graphql(webserver, "{ assetNodes { assetKey { path } partitionKeys } }")["assetNodes"]
+    keys = {node["assetKey"]["path"][0]: node["partitionKeys"] for node in nodes}
+    assert set(keys) >= {
+        "recording_metadata",
+        "transcript",
+        "diarization",
+        "speaker_transcript",
+        "recording_analytics",
+    }
+    team = [k for k in keys["transcript"] if k.startswith("team-call-")]
+    assert len(team) == 1 and any(k.startswith("notes-") for k in keys["transcript"])
+    data = graphql(
+        webserver,
+        '{ assetOrError(assetKey: {path: ["transcript"]}) { ... on Asset { assetMaterializations(limit: 1) {'
+        " partition metadataEntries { label ... on TextMetadataEntry { text }"
+        " ... on IntMetadataEntry { intValue } } } } } }",
+    )
+    (materialization,) = data["assetOrError"]["assetMaterializations"]
+    entries = {
+        e["label"]: e.get("text", e.get("intValue")) for e in materialization["metadataEntries"]
+    }
+    assert materialization["partition"] == team[0]
+    assert entries["language"] == "en" and entries["words"] > 50
+
+
+def test_the_ui_in_a_real_browser(webserver, processed, tmp_path):
+    """Headless Chromium on the asset graph, a recording's partition page with its metadata and
+    a run's log with progress lines. Screenshots go to tmp (or docs/images with
+    WHISPER_PIPELINE_SCREENSHOTS=docs/images)."""
+    import os
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("chromium is not installed: run scripts/setup.sh (apt-get install chromium)")
+    home, _ = processed
+    shots = Path(os.environ.get("WHISPER_PIPELINE_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    partition = next(
+        k
+        for k in graphql(webserver, "{ assetNodes { partitionKeys } }")["assetNodes"][0][
+            "partitionKeys"
+        ]
+        if k.startswith("team-call-")
+    )
+    runs = json.loads(cli(home, "status", "--format", "json", check=True).stdout)
+    run_id = next(r["run_id"] for r in runs if r["recording_id"] == partition)
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=args)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+
+        def dismiss_welcome() -> None:  # the UI greets a new browser profile with a dialog
+            skip = page.get_by_role("button", name="Skip")
+            with contextlib.suppress(Exception):
+                skip.wait_for(timeout=5_000)
+                skip.click()
+
+        try:
+            page.goto(f"{webserver}/asset-groups/recordings", wait_until="networkidle")
+            dismiss_welcome()
+            for name in (
+                "recording_metadata",
+                "transcript",
+                "diarization",
+                "speaker_transcript",
+                "recording_analytics",
+            ):
+                page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+            page.screenshot(path=str(shots / "asset-graph.png"))
+
+            page.goto(
+                f"{webserver}/assets/transcript?view=partitions&partition={partition}",
+                wait_until="networkidle",
+            )
+            page.get_by_text("realtime_factor").first.wait_for(timeout=60_000)
+            body = page.inner_text("body")
+            assert partition in body and "tiny.en (bundled)" in body and "word_timestamps" in body
+            page.screenshot(path=str(shots / "partition-metadata.png"))
+
+            page.goto(f"{webserver}/runs/{run_id}?logs=step%3Atranscript", wait_until="networkidle")
+            progress_line = page.get_by_text("transcribe:").first
+            progress_line.wait_for(timeout=60_000)
+            progress_line.scroll_into_view_if_needed()
+            body = page.inner_text("body")
+            assert "of 30s audio" in body and "segments" in body
+            page.screenshot(path=str(shots / "run-progress-log.png"))
+        finally:
+            browser.close()
+    assert all(
+        (shots / f"{n}.png").stat().st_size > 10_000
+        for n in ("asset-graph", "partition-metadata", "run-progress-log")
+    )
