@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from whisper_pipeline.lib.errors import ConfigurationError
+from whisper_pipeline.lib.audio import require_tool
 from whisper_pipeline.lib.records import SpeakerTurn
 
 
@@ -49,12 +49,27 @@ def pyannote_sample_dir() -> Path:
 
 
 def _tool(name: str) -> str:
-    found = shutil.which(name)
-    if not found:
-        raise ConfigurationError(
-            f"'{name}' is needed for synthetic samples: apt-get install espeak-ng sox"
-        )
-    return found
+    return require_tool(name, package="espeak-ng sox")
+
+
+def _silence(path: Path, seconds: float) -> Path:
+    """A 16 kHz mono 16-bit wav of silence."""
+    command = [
+        _tool("sox"),
+        "-n",
+        "-r",
+        "16000",
+        "-c",
+        "1",
+        "-b",
+        "16",
+        str(path),
+        "trim",
+        "0",
+        f"{seconds}",
+    ]
+    subprocess.run(command, check=True)
+    return path
 
 
 def _duration_s(path: Path) -> float:
@@ -75,42 +90,8 @@ def synthesize_conversation(
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         pieces: list[Path] = []
-        silence = tmpdir / "gap.wav"
-        subprocess.run(
-            [
-                _tool("sox"),
-                "-n",
-                "-r",
-                "16000",
-                "-c",
-                "1",
-                "-b",
-                "16",
-                str(silence),
-                "trim",
-                "0",
-                f"{gap_s}",
-            ],
-            check=True,
-        )
-        lead = tmpdir / "lead.wav"
-        subprocess.run(
-            [
-                _tool("sox"),
-                "-n",
-                "-r",
-                "16000",
-                "-c",
-                "1",
-                "-b",
-                "16",
-                str(lead),
-                "trim",
-                "0",
-                f"{lead_s}",
-            ],
-            check=True,
-        )
+        silence = _silence(tmpdir / "gap.wav", gap_s)
+        lead = _silence(tmpdir / "lead.wav", lead_s)
         pieces.append(lead)
         position = lead_s
         for index, (voice_name, text) in enumerate(turns):

@@ -32,7 +32,9 @@ def diarization(
         else:
             path = _still_there(storage, facts)
             with diarizer.borrow() as loaded:
-                result = diarizer.diarize(loaded.model, load_audio(path))
+                result = diarizer.diarize(
+                    loaded.model, load_audio(path), on_progress=lambda at: step.progress.update(at)
+                )
             cache = "hit" if loaded.cache_hit else f"miss (loaded in {loaded.load_seconds:.1f}s)"
         storage.warehouse.write(
             "speaker_turns",

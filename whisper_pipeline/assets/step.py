@@ -174,3 +174,4 @@ def recording_step(
         ) from error
     if duration_s is not None:
         reporter.update(position_s=duration_s, force=True)
+    free_memory_logged(f"after {step}")  # each step hands back what it no longer needs

@@ -31,11 +31,12 @@ class AudioInfo:
     size_bytes: int
 
 
-def _require_binary(name: str) -> str:
+def require_tool(name: str, package: str = "ffmpeg") -> str:
+    """The path of a command-line tool, or a ConfigurationError saying what to install."""
     found = shutil.which(name)
     if not found:
         raise ConfigurationError(
-            f"'{name}' was not found on PATH; install FFmpeg (Debian/Ubuntu: apt-get install ffmpeg)"
+            f"'{name}' was not found on PATH; install it (Debian/Ubuntu: apt-get install {package})"
         )
     return found
 
@@ -49,7 +50,7 @@ def probe(path: Path) -> AudioInfo:
     if size == 0:
         raise RecordingError(str(path), "file is empty (0 bytes)", "was the copy interrupted?")
     command = [
-        _require_binary("ffprobe"),
+        require_tool("ffprobe"),
         "-v",
         "error",
         "-print_format",
@@ -113,7 +114,7 @@ def _decoded_duration(path: Path) -> float:
 
 def _ffmpeg_decoder(path: Path) -> subprocess.Popen[bytes]:
     command = [
-        _require_binary("ffmpeg"),
+        require_tool("ffmpeg"),
         "-nostdin",
         "-v",
         "error",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -79,13 +80,23 @@ class SpeakerDiarizer(CachedModelResource):
 
         model.model.to(torch.device("cpu"))
 
-    def diarize(self, loaded: Any, audio: np.ndarray) -> Diarization:
+    def diarize(
+        self, loaded: Any, audio: np.ndarray, on_progress: Callable[[float], None] | None = None
+    ) -> Diarization:
+        """Speaker turns of `audio`; `on_progress(position_s)` as pyannote moves through it."""
         started = time.monotonic()
+        duration_s = len(audio) / SAMPLE_RATE
+
+        def progress(percent: float) -> None:
+            if on_progress is not None:
+                on_progress(duration_s * min(percent, 100.0) / 100.0)
+
         frame = loaded(
             audio,
             num_speakers=self.num_speakers,
             min_speakers=self.min_speakers,
             max_speakers=self.max_speakers,
+            progress_callback=progress,
         )
         turns = tuple(
             SpeakerTurn(round(float(row.start), 3), round(float(row.end), 3), str(row.speaker))

@@ -67,3 +67,30 @@ def test_clear_force_releases_borrowed_models_too():
         assert cache.clear() == 0
         assert cache.clear(force=True) == 1
         assert a.model is None or a.model.released
+
+
+def test_concurrent_borrowers_share_one_load():
+    import threading
+    import time
+
+    cache, loads = ModelCache(), []
+
+    def slow_load():
+        loads.append(1)
+        time.sleep(0.3)
+        return Model("a")
+
+    seen = []
+
+    def worker():
+        with cache.borrow("a", slow_load, release) as borrowed:
+            seen.append(borrowed.model)
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(loads) == 1 and len({id(m) for m in seen}) == 1
+    assert cache.borrowers("a") == 0 and cache.stats.hits == 7 and cache.stats.misses == 1

@@ -27,6 +27,7 @@ from whisper_pipeline.sensors.run_monitor import (
     MonitorLimits,
     RunMonitorSettings,
     find_stuck_runs,
+    monitor_runs,
     run_monitor,
 )
 from whisper_pipeline_tests.conftest import cli_env
@@ -135,6 +136,37 @@ def test_stalled_run_is_detected_after_the_threshold_killed_and_failed_with_cont
     assert message.startswith(f"Stuck in step transcribe ({segments} segments); last update ")
     assert message.endswith("s ago")
     assert failures(home) == [("transcribe", message, int(segments), run.run_id)]
+
+
+def test_canceled_run_whose_worker_lives_on_is_stopped_and_stays_canceled(home, long_call):
+    instance = DagsterInstance.get()
+    worker = cli_run(home, long_call)
+    try:
+        run = wait_for(lambda: transcribing(instance), 180, "transcription to start")
+        # what Dagster does after cancel_timeout_seconds: the run is canceled, its process is not
+        instance.report_run_canceled(run)
+        assert worker.poll() is None
+        handled = monitor_runs(
+            instance, PipelineStorage(home_dir=str(home)), MonitorLimits(terminate_grace_s=30)
+        )
+        assert [(stuck.kind, stuck.step) for stuck, _ in handled] == [
+            ("canceled_alive", "transcribe")
+        ]
+        assert (
+            worker.wait(timeout=60) == 130
+        )  # SIGTERM: it stopped its step and released its models
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.CANCELED
+    messages = [
+        r.event_log_entry.user_message for r in instance.get_records_for_run(run.run_id).records
+    ]
+    assert any(
+        m.startswith("Run monitor: Canceled run still held its worker in step transcribe")
+        for m in messages
+    )
+    assert find_stuck_runs(instance, time.time(), MonitorLimits()) == []
 
 
 def test_healthy_long_step_is_never_flagged_and_shows_progress(home, long_call):
