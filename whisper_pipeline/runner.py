@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagster import AssetKey, DagsterInstance, DagsterRunStatus
+from dagster import AssetKey, DagsterInstance
 
 from whisper_pipeline.lib.registry import RecordingRegistry, RegisteredRecording
 from whisper_pipeline.partitions import RECORDINGS_PARTITION
@@ -143,8 +143,3 @@ def process(
                 )
             )
     return outcomes
-
-
-def run_status(instance: DagsterInstance, run_id: str) -> DagsterRunStatus | None:
-    run = instance.get_run_by_id(run_id)
-    return run.status if run else None

@@ -36,8 +36,3 @@ def make_recording_id(path: Path, sha256: str, existing_ids: Iterable[str] = ())
         if existing.endswith(f"-{suffix}"):
             return existing
     return f"{slugify(Path(path).stem)}-{suffix}"
-
-
-def hash_of_recording_id(recording_id: str) -> str:
-    """The content-hash prefix a recording id ends with."""
-    return recording_id.rsplit("-", 1)[-1]

@@ -57,19 +57,3 @@ def assign_speakers(
         speaker = max(time_by_speaker, key=time_by_speaker.get) if time_by_speaker else None
         result.append(replace(segment, words=tuple(words), speaker=speaker))
     return result
-
-
-def relabel(segments: Sequence[Segment], names: dict[str, str]) -> list[Segment]:
-    """Rename speakers (anonymous labels to known names) in segments and their words."""
-
-    def rename(label: str | None) -> str | None:
-        return names.get(label, label) if label else label
-
-    return [
-        replace(
-            s,
-            speaker=rename(s.speaker),
-            words=tuple(replace(w, speaker=rename(w.speaker)) for w in s.words),
-        )
-        for s in segments
-    ]
