@@ -48,6 +48,9 @@ def pyannote_sample_dir() -> Path:
     return Path(pyannote.audio.__file__).parent / "sample"
 
 
+WAV_16K_MONO = ("-r", "16000", "-c", "1", "-b", "16")  # sox output format: 16 kHz mono 16-bit
+
+
 def _tool(name: str) -> str:
     return require_tool(name, package="espeak-ng sox")
 
@@ -57,12 +60,7 @@ def _silence(path: Path, seconds: float) -> Path:
     command = [
         _tool("sox"),
         "-n",
-        "-r",
-        "16000",
-        "-c",
-        "1",
-        "-b",
-        "16",
+        *WAV_16K_MONO,
         str(path),
         "trim",
         "0",
@@ -118,12 +116,7 @@ def synthesize_conversation(
                 [
                     _tool("sox"),
                     str(raw),
-                    "-r",
-                    "16000",
-                    "-c",
-                    "1",
-                    "-b",
-                    "16",
+                    *WAV_16K_MONO,
                     str(turn),
                     "silence",
                     "1",
