@@ -121,3 +121,15 @@ def test_split_sentences_cuts_at_sentence_ends_and_pauses():
     ]
     pieces = split_sentences("Hi. How are you", words)
     assert [p.text for p in pieces] == ["Hi.", "How are", "you"]
+
+
+def test_silent_windows_are_skipped_and_quiet_speech_is_not():
+    import numpy as np
+
+    from whisper_pipeline.lib.transcription import is_silent
+
+    assert is_silent(np.zeros(16000, dtype=np.float32))
+    assert is_silent(np.full(16000, 0.001, dtype=np.float32))  # -60 dBFS hum
+    quiet_speech = np.zeros(16000, dtype=np.float32)
+    quiet_speech[8000:8400] = 0.02  # a short word at -34 dBFS
+    assert not is_silent(quiet_speech)

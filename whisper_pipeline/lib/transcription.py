@@ -163,6 +163,14 @@ def split_sentences(
     return segments
 
 
+SILENCE_PEAK = 10 ** (-50 / 20)  # -50 dBFS: quieter than any speech worth transcribing
+
+
+def is_silent(samples: np.ndarray) -> bool:
+    """True when no sample of the window rises above -50 dBFS."""
+    return samples.size == 0 or float(np.max(np.abs(samples))) < SILENCE_PEAK
+
+
 def _report(on_progress: ProgressCallback | None, position_s: float, segments: int) -> None:
     """Call the progress callback; a callback that raises is logged, never fails the work."""
     if on_progress is None:
@@ -189,7 +197,9 @@ def transcribe_windows(
     segments_so_far = 0
     for window in windows:
         window_s = len(window.samples) / SAMPLE_RATE
-        if window_s < 0.1:
+        if window_s < 0.1 or is_silent(window.samples):
+            # nothing to hear: Whisper would only hallucinate ("Thank you.") on silence
+            _report(on_progress, min(window.end_s, duration_s), segments_so_far)
             continue
 
         chunks_done = [0]  # whisperx calls back once per transcribed speech chunk
