@@ -3,9 +3,11 @@ real bundled model loaded once, and a real Dagster instance per test."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -127,6 +129,27 @@ def instance(tmp_path):
     folder.mkdir()
     with instance_for_test(temp_dir=str(folder)) as dagster_instance:
         yield dagster_instance
+
+
+def spawn_group(
+    command: list[str], env: dict[str, str], cwd: Path | None = None
+) -> subprocess.Popen:
+    """A background server (daemon, code server) in its own process group, output discarded."""
+    return subprocess.Popen(
+        command,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL a spawned server with everything it started (code servers, run workers)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
 
 
 def cli_env(home: Path) -> dict[str, str]:

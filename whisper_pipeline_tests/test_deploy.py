@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from whisper_pipeline_tests.conftest import cli_env
+from whisper_pipeline_tests.conftest import cli_env, kill_group, spawn_group
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -61,7 +61,7 @@ def test_the_image_entry_command_serves_the_code_location(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = cli_env(tmp_path / "home")
-    server = subprocess.Popen(
+    server = spawn_group(
         [
             sys.executable,
             "-m",
@@ -77,11 +77,8 @@ def test_the_image_entry_command_serves_the_code_location(tmp_path):
             "-m",
             "whisper_pipeline.definitions",
         ],
-        env=env,
+        env,
         cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -109,8 +106,7 @@ def test_the_image_entry_command_serves_the_code_location(tmp_path):
             time.sleep(2)
         assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
     finally:
-        os.killpg(server.pid, 9)
-        server.wait(timeout=30)
+        kill_group(server)
 
 
 def test_the_token_never_reaches_logs_run_config_or_the_warehouse(tmp_path, sample_call):

@@ -14,6 +14,7 @@ import pytest
 from dagster import DagsterInstance, RunsFilter
 
 from whisper_pipeline.jobs import PROCESS_RECORDING
+from whisper_pipeline_tests.conftest import kill_group, spawn_group
 
 REPO = Path(__file__).resolve().parent.parent
 SERVER = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
@@ -129,7 +130,7 @@ def test_status_and_warehouse_work_on_the_postgres_instance(production_env, proc
 
 
 def test_daemon_sensor_ticks_are_stored_in_postgres(database, production_env, processed):
-    daemon = subprocess.Popen(
+    daemon = spawn_group(
         [
             sys.executable,
             "-m",
@@ -140,11 +141,8 @@ def test_daemon_sensor_ticks_are_stored_in_postgres(database, production_env, pr
             "-w",
             str(REPO / "workspace.yaml"),
         ],
-        env=production_env,
+        production_env,
         cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -158,8 +156,7 @@ def test_daemon_sensor_ticks_are_stored_in_postgres(database, production_env, pr
         heartbeats = sql(database, "SELECT daemon_type FROM daemon_heartbeats")
         assert ("SENSOR",) in heartbeats
     finally:
-        os.killpg(daemon.pid, 9)
-        daemon.wait(timeout=30)
+        kill_group(daemon)
 
 
 def test_instance_api_sees_the_same_runs(production_env, processed, monkeypatch):

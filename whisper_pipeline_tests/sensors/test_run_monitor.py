@@ -1,6 +1,5 @@
 """The run monitor against real runs in real processes: killed, stalled, healthy, retried."""
 
-import contextlib
 import json
 import os
 import signal
@@ -30,7 +29,7 @@ from whisper_pipeline.sensors.run_monitor import (
     monitor_runs,
     run_monitor,
 )
-from whisper_pipeline_tests.conftest import cli_env
+from whisper_pipeline_tests.conftest import cli_env, kill_group, spawn_group
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,10 +45,8 @@ def long_call(tmp_path, sample_call) -> Path:
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("WHISPER_PIPELINE_HOME", str(home))
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+def home(pipeline_home, monkeypatch) -> Path:
+    home = pipeline_home
     dagster_home = prepare_dagster_home(home)  # sets DAGSTER_HOME for this test
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     return home
@@ -210,20 +207,11 @@ def test_healthy_long_step_is_never_flagged_and_shows_progress(home, long_call):
 
 
 def _daemon(home: Path) -> subprocess.Popen:
-    return subprocess.Popen(
+    return spawn_group(
         [sys.executable, "-m", "dagster._daemon", "run", "-w", str(REPO / "workspace.yaml")],
-        env=env_for(home),
+        env_for(home),
         cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
     )
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
 
 
 def test_dead_worker_is_failed_with_step_context_and_retried(home, long_call):
@@ -257,7 +245,7 @@ def test_dead_worker_is_failed_with_step_context_and_retried(home, long_call):
         worker_pid = int(run.tags[TAG_PID])
         assert worker_pid != daemon.pid
         # the daemon, its code server and the run worker die together (a container restart)
-        _kill_group(daemon)
+        kill_group(daemon)
         wait_for(lambda: not _alive(worker_pid), 30, "the worker to be gone")
         assert (
             instance.get_run_by_id(run.run_id).status == DagsterRunStatus.STARTED
@@ -289,7 +277,7 @@ def test_dead_worker_is_failed_with_step_context_and_retried(home, long_call):
         assert retry.tags.get("dagster/partition") == entry.recording_id
         assert retry.tags.get("dagster/retry_number") == "1"
     finally:
-        _kill_group(daemon)
+        kill_group(daemon)
 
 
 def _alive(pid: int) -> bool:
