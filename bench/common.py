@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,11 +42,13 @@ class Measured:
 
 def measure(command: list[str], env: dict[str, str] | None = None) -> Measured:
     """Wall time and peak resident memory (of the process and the children it waited for)."""
-    started = time.monotonic()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.monotonic() - started
-    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    with tempfile.TemporaryFile() as log:  # a pipe would fill up and block a chatty child
+        started = time.monotonic()
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.monotonic() - started
+        log.seek(0)
+        stderr = log.read().decode(errors="replace")
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         print(stderr[-3000:], file=sys.stderr)
@@ -54,10 +57,14 @@ def measure(command: list[str], env: dict[str, str] | None = None) -> Measured:
 
 def bare_whisperx(files: list[Path], batch_size: int = 8, threads: int = 0) -> Measured:
     threads = threads or (os.cpu_count() or 1)
-    return measure([sys.executable, "-c", BARE_WHISPERX, str(batch_size), str(threads), *map(str, files)])
+    return measure(
+        [sys.executable, "-c", BARE_WHISPERX, str(batch_size), str(threads), *map(str, files)]
+    )
 
 
 def pipeline_run(home: Path, files: list[Path]) -> Measured:
     env = {**os.environ, "WHISPER_PIPELINE_HOME": str(home)}
     env.pop("DAGSTER_HOME", None)
-    return measure([sys.executable, "-m", "whisper_pipeline.cli", "run", "--force", *map(str, files)], env)
+    return measure(
+        [sys.executable, "-m", "whisper_pipeline.cli", "run", "--force", *map(str, files)], env
+    )

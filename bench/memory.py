@@ -18,7 +18,9 @@ from bench.common import bare_whisperx, call_of_length, pipeline_run
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--short", type=float, default=2.0, help="minutes")
     parser.add_argument("--long", type=float, default=20.0, help="minutes")
     args = parser.parse_args()
@@ -29,12 +31,18 @@ def main() -> None:
         for label, path in (("short", short), ("long", long)):
             rows[("pipeline", label)] = pipeline_run(folder / f"home-{label}", [path])
             rows[("whisperx", label)] = bare_whisperx([path])
-        print(f"\nPeak resident memory, {args.short:g}-minute vs {args.long:g}-minute recording (CPU, bundled tiny.en)")
+        print(
+            f"\nPeak resident memory, {args.short:g}-minute vs {args.long:g}-minute recording (CPU, bundled tiny.en)"
+        )
         print(f"{'':24} {'short MB':>10} {'long MB':>10} {'ratio':>7} {'short s':>9} {'long s':>9}")
         for who in ("pipeline", "whisperx"):
             s, lg = rows[(who, "short")], rows[(who, "long")]
             failed = " (FAILED)" if s.returncode or lg.returncode else ""
-            name = "whisper_pipeline (all steps)" if who == "pipeline" else "bare whisperx (transcribe)"
+            name = (
+                "whisper_pipeline (all steps)"
+                if who == "pipeline"
+                else "bare whisperx (transcribe)"
+            )
             print(
                 f"{name:<24} {s.peak_rss_mb:>10.0f} {lg.peak_rss_mb:>10.0f} "
                 f"{lg.peak_rss_mb / s.peak_rss_mb:>7.2f} {s.seconds:>9.1f} {lg.seconds:>9.1f}{failed}"

@@ -52,13 +52,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     entries = runner.register(instance, storage.registry, paths)
     print(f"{len(entries)} recording(s) registered in {pipeline_home}")
     job = defs.resolve_job_def(PROCESS_RECORDING)
-    run_config = load_run_config(args.config)
-    resources = run_config.setdefault("resources", {})
-    resources.setdefault("storage", {}).setdefault("config", {})["home_dir"] = str(pipeline_home)
-    for model_family in MODEL_RESOURCES:  # keep models loaded from one recording to the next
-        resources.setdefault(model_family, {}).setdefault("config", {}).setdefault(
-            "release_after_run", False
-        )
+    run_config = runner.shared_models_run_config(load_run_config(args.config), pipeline_home)
     if not args.verbose:  # the CLI prints each failure itself; Dagster's full log is in the UI
         run_config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
     outcomes = []
@@ -102,9 +96,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"  {Path(outcome.source_path).name}: {outcome.error}", file=sys.stderr)
         return 1
     return 0
-
-
-MODEL_RESOURCES = ("asr", "alignment", "diarizer")
 
 
 class _StopRequest:

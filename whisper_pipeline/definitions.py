@@ -1,30 +1,55 @@
-"""The code location: the only Definitions. Importing it loads no model and touches no disk."""
+"""The code location: the only Definitions. Importing it loads no model; it reads the
+deployment's settings file when there is one (whisper_pipeline/settings.py)."""
 
 from dagster import Definitions
 
 from whisper_pipeline.assets import PER_RECORDING_ASSETS
+from whisper_pipeline.assets.summaries import SUMMARY_ASSETS
+from whisper_pipeline.batch import process_batch
 from whisper_pipeline.jobs import process_recording
 from whisper_pipeline.resources.alignment import WordAlignment
 from whisper_pipeline.resources.asr import WhisperASR
 from whisper_pipeline.resources.diarization import SpeakerDiarizer
+from whisper_pipeline.resources.step_outputs import StepOutputIOManager
 from whisper_pipeline.resources.storage import PipelineStorage
+from whisper_pipeline.schedules import (
+    refresh_summaries,
+    refresh_summaries_hourly,
+    retry_failed_recordings,
+)
+from whisper_pipeline.sensors.inbox import IntakeSettings, build_inbox_sensor
 from whisper_pipeline.sensors.run_monitor import RunMonitorSettings, run_monitor
+from whisper_pipeline.settings import SettingsError, load_resource_settings
+
+RESOURCE_TYPES = {
+    "storage": PipelineStorage,
+    "asr": WhisperASR,
+    "alignment": WordAlignment,
+    "diarizer": SpeakerDiarizer,
+    "intake": IntakeSettings,
+    "run_monitor_settings": RunMonitorSettings,
+}
 
 
-def default_resources() -> dict[str, object]:
-    """Embedded defaults: CPU/CUDA auto, the bundled tiny.en model, no token needed."""
-    return {
-        "storage": PipelineStorage(),
-        "asr": WhisperASR(),
-        "alignment": WordAlignment(),
-        "diarizer": SpeakerDiarizer(),
-        "run_monitor_settings": RunMonitorSettings(),
-    }
+def build_resources(settings: dict[str, dict] | None = None) -> dict[str, object]:
+    """Every resource from its settings; embedded defaults (CPU/CUDA auto, the bundled tiny.en
+    model, no token needed, inbox under the home folder) for what is not set."""
+    settings = settings or {}
+    unknown = sorted(set(settings) - set(RESOURCE_TYPES))
+    if unknown:
+        raise SettingsError(
+            f"unknown resource(s) in settings: {', '.join(unknown)}; known: {', '.join(RESOURCE_TYPES)}"
+        )
+    return {name: kind(**settings.get(name, {})) for name, kind in RESOURCE_TYPES.items()}
 
+
+resources = build_resources(load_resource_settings())
+resources["io_manager"] = StepOutputIOManager(storage=resources["storage"])
 
 defs = Definitions(
-    assets=PER_RECORDING_ASSETS,
-    jobs=[process_recording],
-    sensors=[run_monitor],
-    resources=default_resources(),
+    assets=[*PER_RECORDING_ASSETS, *SUMMARY_ASSETS],
+    jobs=[process_recording, process_batch, refresh_summaries],
+    sensors=[run_monitor, build_inbox_sensor(resources["intake"].interval_s)],
+    schedules=[retry_failed_recordings, refresh_summaries_hourly],
+    resources=resources,
 )

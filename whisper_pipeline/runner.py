@@ -4,6 +4,7 @@ The CLI uses this; it is the same job, assets and resources the UI and the senso
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,11 @@ from whisper_pipeline.lib.registry import RecordingRegistry, RegisteredRecording
 from whisper_pipeline.partitions import RECORDINGS_PARTITION
 
 PARTITION_CHUNK = 500  # SQLite refuses statements with too many variables
+MODEL_RESOURCES = ("asr", "alignment", "diarizer")
+SOURCE_NAME_TAG = "whisper/source_name"
+
+
+STATUSES = ("succeeded", "failed", "skipped")
 
 
 @dataclass(frozen=True)
@@ -100,12 +106,27 @@ def interrupted_message(instance: DagsterInstance, run_id: str) -> str:
     return f"Step {tags.get(TAG_STEP, 'unknown')} interrupted{where} (run terminated)"
 
 
+def shared_models_run_config(run_config: dict | None, pipeline_home: Path) -> dict:
+    """Run config for several runs in one process: the given config, results under
+    `pipeline_home`, and models kept loaded from one run to the next (the caller releases
+    them after the last one)."""
+    config = copy.deepcopy(run_config or {})
+    resources = config.setdefault("resources", {})
+    resources.setdefault("storage", {}).setdefault("config", {})["home_dir"] = str(pipeline_home)
+    for model_family in MODEL_RESOURCES:
+        resources.setdefault(model_family, {}).setdefault("config", {}).setdefault(
+            "release_after_run", False
+        )
+    return config
+
+
 def process(
     job,
     instance: DagsterInstance,
     entries: Sequence[RegisteredRecording],
     force: bool = False,
     run_config: dict | None = None,
+    tags: dict[str, str] | None = None,
 ) -> list[RunOutcome]:
     """One run of `process_recording` per recording that has work left; a failed recording
     never stops the others."""
@@ -121,7 +142,7 @@ def process(
             asset_selection=selection,
             raise_on_error=False,
             run_config=run_config or {},
-            tags={"whisper/source_name": entry.source_name[:200]},
+            tags={**(tags or {}), SOURCE_NAME_TAG: entry.source_name[:200]},
         )
         steps = tuple(key.to_user_string() for key in selection)
         if result.success:

@@ -9,12 +9,16 @@ import random
 import shutil
 import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from whisper_pipeline.lib.records import SpeakerTurn
 from whisper_pipeline.samples import DEMO_CONVERSATION, pyannote_sample_dir, synthesize_conversation
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -157,3 +161,30 @@ def cli_env(home: Path) -> dict[str, str]:
     env["WHISPER_PIPELINE_HOME"] = str(home)
     env.pop("DAGSTER_HOME", None)
     return env
+
+
+def env_for(home: Path) -> dict[str, str]:
+    """cli_env with the home's Dagster instance selected, for Dagster's own commands."""
+    env = cli_env(home)
+    env["DAGSTER_HOME"] = str(home / "dagster")
+    return env
+
+
+def start_daemon(home: Path) -> subprocess.Popen:
+    """The real Dagster daemon (sensors, schedules, run queue) over the repo's workspace."""
+    return spawn_group(
+        [sys.executable, "-m", "dagster._daemon", "run", "-w", str(REPO / "workspace.yaml")],
+        env_for(home),
+        cwd=REPO,
+    )
+
+
+def wait_for(condition, timeout_s: float, what: str, interval_s: float = 0.5):
+    """Poll `condition` until it returns something truthy, which is returned."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")

@@ -7,13 +7,20 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg2
 import pytest
-from dagster import DagsterInstance, RunsFilter
+import yaml
+from dagster import DagsterInstance, RunsFilter, build_schedule_context
+from dagster._serdes import deserialize_value
 
+from whisper_pipeline.batch import requested_ids
+from whisper_pipeline.instance import prepare_dagster_home
 from whisper_pipeline.jobs import PROCESS_RECORDING
+from whisper_pipeline.schedules import retry_failed_recordings
+from whisper_pipeline.sensors.inbox import IntakeSettings
 from whisper_pipeline_tests.conftest import kill_group, spawn_group
 
 REPO = Path(__file__).resolve().parent.parent
@@ -163,7 +170,6 @@ def test_instance_api_sees_the_same_runs(production_env, processed, monkeypatch)
     for key, value in production_env.items():
         monkeypatch.setenv(key, value)
     from whisper_pipeline.home import resolve_home
-    from whisper_pipeline.instance import prepare_dagster_home
 
     prepare_dagster_home(resolve_home())
     instance = DagsterInstance.get()
@@ -171,5 +177,57 @@ def test_instance_api_sees_the_same_runs(production_env, processed, monkeypatch)
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         runs = instance.get_runs(RunsFilter(job_name=PROCESS_RECORDING))
         assert sorted(r.status.value for r in runs) == ["FAILURE", "SUCCESS"]
+    finally:
+        instance.dispose()
+
+
+def test_inbox_sensor_cursor_batch_runs_and_schedules_work_on_postgres(
+    database, production_env, processed, conversation, monkeypatch
+):
+    """Last in this module: it adds runs the tests above do not expect."""
+    home = Path(production_env["WHISPER_PIPELINE_HOME"])
+    settings = {"resources": {"intake": {"config": {"interval_s": 2, "stable_age_s": 0}}}}
+    (home / "settings.yaml").write_text(yaml.safe_dump(settings))
+    (home / "inbox").mkdir(exist_ok=True)
+    shutil.copyfile(conversation[0], home / "inbox" / "pg meeting.wav")
+    daemon = spawn_group(
+        [sys.executable, "-m", "whisper_pipeline.cli", "with-instance", "dagster-daemon", "run"]
+        + ["-w", str(REPO / "workspace.yaml")],
+        production_env,
+        cwd=REPO,
+    )
+    try:  # sensor tick -> queued batch run -> launched by the run queue -> finished
+        deadline = time.monotonic() + 300
+        batches = []
+        while time.monotonic() < deadline:
+            time.sleep(2)
+            batches = sql(database, "SELECT status FROM runs WHERE pipeline_name = 'process_batch'")
+            if batches and batches[0][0] in ("SUCCESS", "FAILURE"):
+                break
+        assert batches == [("SUCCESS",)]
+    finally:
+        kill_group(daemon)
+    (cursor,) = sql(
+        database,
+        "SELECT instigator_body FROM instigators WHERE instigator_body LIKE '%recordings_inbox%'",
+    )
+    stored = json.loads(deserialize_value(cursor[0]).instigator_data.cursor)
+    assert len(stored["taken"]) == 1  # the taken file is remembered in PostgreSQL
+    partitions = [row[0] for row in sql(database, "SELECT partition FROM dynamic_partitions")]
+    assert any(p.startswith("pg-meeting-") for p in partitions)
+
+    for key, value in production_env.items():
+        monkeypatch.setenv(key, value)
+    prepare_dagster_home(home)
+    instance = DagsterInstance.get()
+    try:  # the failed-recordings schedule reads the runs stored in PostgreSQL
+        with build_schedule_context(
+            instance=instance,
+            resources={"intake": IntakeSettings(retry_after_s=0)},
+            scheduled_execution_time=datetime.now(UTC),
+        ) as context:
+            (request,) = retry_failed_recordings(context)
+        (retried,) = requested_ids(request.run_config)
+        assert retried.startswith("garbage-")
     finally:
         instance.dispose()

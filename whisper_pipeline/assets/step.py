@@ -11,7 +11,7 @@ from dagster import AssetExecutionContext, Failure, MetadataValue
 from dagster._core.errors import DagsterExecutionInterruptedError
 
 from whisper_pipeline.lib.errors import StepFailure
-from whisper_pipeline.lib.model_cache import free_memory_logged
+from whisper_pipeline.lib.model_cache import MODEL_CACHE, describe_key, free_memory_logged
 from whisper_pipeline.lib.processes import hostname, process_start_ticks
 from whisper_pipeline.lib.progress import ProgressReporter, ProgressSnapshot
 from whisper_pipeline.resources.storage import PipelineStorage
@@ -68,11 +68,16 @@ def worker_tags() -> dict[str, str]:
 
 
 def _sinks(context: AssetExecutionContext):
+    unsent_worker_tags = [worker_tags()]  # go with the step's first progress tags: one write
+
     def to_dagster_log(snapshot: ProgressSnapshot) -> None:
+        if snapshot.updated_at - snapshot.started_at < 1.0 and not snapshot.segments:
+            return  # the step just started: Dagster's STEP_START event says so already
         context.log.info(snapshot.describe())
 
     def to_run_tags(snapshot: ProgressSnapshot) -> None:
-        context.instance.add_run_tags(context.run.run_id, progress_tags(snapshot))
+        tags = {**(unsent_worker_tags.pop() if unsent_worker_tags else {})}
+        context.instance.add_run_tags(context.run.run_id, {**tags, **progress_tags(snapshot)})
 
     def to_python_log(snapshot: ProgressSnapshot) -> None:
         level = logging.INFO if snapshot.duration_s else logging.DEBUG  # long steps only
@@ -142,11 +147,7 @@ def recording_step(
     message names the step (and segments reached) and the problem, and a `failures` row."""
     reporter = ProgressReporter(step, context.partition_key, duration_s, _sinks(context))
     state = StepState(step=step, recording_id=context.partition_key, progress=reporter)
-    try:
-        context.instance.add_run_tags(context.run.run_id, worker_tags())
-    except Exception:
-        context.log.warning("could not tag the run with its worker process", exc_info=True)
-    reporter.update(force=True)
+    reporter.update(force=True)  # run tags: this step, and which process runs it
     try:
         yield state
     except Failure:
@@ -157,12 +158,14 @@ def recording_step(
         _record_safely(
             context, storage, state, f"Step {step} interrupted{where} (run terminated)", interrupt
         )
-        free_memory_logged(f"{step} interrupted")
+        free_memory_logged(f"{step} interrupted", full=True)
         raise
     except Exception as error:
         failure = StepFailure(step, error, state.segments)
         _record_safely(context, storage, state, str(failure), error)
-        free_memory_logged(f"{step} failed")
+        free_memory_logged(f"{step} failed", full=True)
+        loaded = ", ".join(describe_key(key) for key in MODEL_CACHE.loaded_keys()) or "none"
+        context.log.info(f"{step} failed; accelerator memory freed; models still loaded: {loaded}")
         raise Failure(
             description=str(failure),
             metadata={

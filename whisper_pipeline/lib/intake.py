@@ -10,12 +10,20 @@ from whisper_pipeline.lib.audio import AUDIO_EXTENSIONS
 TEMPORARY_SUFFIXES = (".part", ".crdownload", ".tmp", ".partial", ".download", ".swp")
 
 
+def ignore_reason(name: str) -> str | None:
+    """Why a file found in a folder is not a recording to take, or None when it is one."""
+    if name.startswith("."):
+        return "hidden"
+    if name.startswith("~") or name.lower().endswith(TEMPORARY_SUFFIXES):
+        return "temporary or partial download"
+    if Path(name).suffix.lower() not in AUDIO_EXTENSIONS:
+        return "not an audio or video extension"
+    return None
+
+
 def is_candidate(path: Path) -> bool:
     """An audio or video file that is not hidden, temporary or an editor's lock file."""
-    name = path.name
-    if name.startswith((".", "~$", "~")) or name.lower().endswith(TEMPORARY_SUFFIXES):
-        return False
-    return path.suffix.lower() in AUDIO_EXTENSIONS
+    return ignore_reason(path.name) is None
 
 
 def find_recordings(paths: Iterable[Path]) -> Iterator[Path]:

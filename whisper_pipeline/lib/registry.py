@@ -42,7 +42,8 @@ class RecordingRegistry:
 
     def register(self, path: Path, known_ids: list[str] | None = None) -> RegisteredRecording:
         """Register `path` (hashing its content) and return its entry. A file whose content is
-        already registered keeps that recording's id and points it at the newest path."""
+        already registered keeps that recording's id; the entry points at the newest path only
+        when the registered file is gone (moved or deleted)."""
         path = Path(path).resolve()
         if not path.is_file():
             raise RecordingError(str(path), "not a file")
@@ -51,6 +52,9 @@ class RecordingRegistry:
         recording_id = make_recording_id(
             path, sha256, self.ids() if known_ids is None else known_ids
         )
+        existing = self._entry_if_source_present(recording_id, sha256)
+        if existing is not None:
+            return existing  # a renamed copy: the recording keeps its original file
         entry = RegisteredRecording(
             recording_id=recording_id,
             source_path=str(path),
@@ -61,6 +65,20 @@ class RecordingRegistry:
         )
         write_text_atomic(self._path(recording_id), json.dumps(asdict(entry), indent=2))
         return entry
+
+    def _entry_if_source_present(
+        self, recording_id: str, sha256: str
+    ) -> RegisteredRecording | None:
+        try:
+            entry = self.get(recording_id)
+        except KeyError:
+            return None
+        source = Path(entry.source_path)
+        if entry.content_sha256 != sha256 or not source.is_file():
+            return None
+        stat = source.stat()
+        unchanged = (stat.st_size, stat.st_mtime_ns) == (entry.size_bytes, entry.mtime_ns)
+        return entry if unchanged else None
 
     def get(self, recording_id: str) -> RegisteredRecording:
         path = self._path(recording_id)

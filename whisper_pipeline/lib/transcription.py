@@ -9,8 +9,10 @@ grow with their length.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,11 +46,81 @@ def _chunk_tokens(tokenizer: Any, text: str) -> list[int]:
     return tokenizer.encode(text if text.startswith(" ") else " " + text)
 
 
+class _EncoderOutputs(threading.local):
+    """Per thread: the encoder outputs of whisperx's batches while a window is transcribed."""
+
+    def __init__(self) -> None:
+        self.outputs: list | None = None
+        self.generating = False
+
+
+def _encoder_capture(whisper_model: Any) -> _EncoderOutputs:
+    """Make the loaded model keep the encoder outputs whisperx computes for its batches, so
+    word alignment reuses them instead of encoding every chunk a second time. Installed once
+    per loaded model; outputs are only kept inside `keeping_encoder_outputs`."""
+    capture = getattr(whisper_model, "_encoder_capture", None)
+    if capture is not None:
+        return capture
+    capture = _EncoderOutputs()
+    encode, generate = whisper_model.encode, whisper_model.generate_segment_batched
+
+    def encode_and_keep(features: np.ndarray) -> Any:
+        output = encode(features)
+        if capture.generating and capture.outputs is not None:
+            capture.outputs.append(output)
+        return output
+
+    def generate_batch(*args: Any, **kwargs: Any) -> Any:
+        capture.generating = True  # language detection encodes too: not a batch of chunks
+        try:
+            return generate(*args, **kwargs)
+        finally:
+            capture.generating = False
+
+    whisper_model.encode = encode_and_keep
+    whisper_model.generate_segment_batched = generate_batch
+    whisper_model._encoder_capture = capture
+    return capture
+
+
+@contextmanager
+def keeping_encoder_outputs(whisper_model: Any) -> Iterator[list]:
+    """The encoder outputs of the batches transcribed inside the block, in order."""
+    capture = _encoder_capture(whisper_model)
+    capture.outputs = []
+    try:
+        yield capture.outputs
+    finally:
+        capture.outputs = None
+
+
+def _batches_with_encoder_outputs(
+    chunks: Sequence[dict], encoder_outputs: Sequence[Any], batch_size: int
+) -> list[tuple[Sequence[dict], Any]]:
+    """Chunks grouped as whisperx batched them, each group with its encoder output; groups of
+    `batch_size` without one when the outputs do not match the chunks."""
+    sizes = [int(output.shape[0]) for output in encoder_outputs]
+    if sizes and sum(sizes) == len(chunks):
+        groups, first = [], 0
+        for size, output in zip(sizes, encoder_outputs, strict=True):
+            groups.append((chunks[first : first + size], output))
+            first += size
+        return groups
+    step = max(1, batch_size)
+    return [(chunks[first : first + step], None) for first in range(0, len(chunks), step)]
+
+
 def whisper_word_timestamps(
-    whisper_model: Any, language: str, audio: np.ndarray, chunks: Sequence[dict], batch_size: int
+    whisper_model: Any,
+    language: str,
+    audio: np.ndarray,
+    chunks: Sequence[dict],
+    batch_size: int,
+    encoder_outputs: Sequence[Any] = (),
 ) -> list[list[Word]]:
     """Words with times for each whisperx chunk ({start, end, text}, times relative to `audio`),
-    from Whisper's cross-attention alignment of the chunk's own text."""
+    from Whisper's cross-attention alignment of the chunk's own text. With the encoder outputs
+    of the transcription (`keeping_encoder_outputs`) nothing is encoded again."""
     import faster_whisper.tokenizer
     import faster_whisper.transcribe
     from whisperx.audio import N_SAMPLES, log_mel_spectrogram
@@ -61,23 +133,41 @@ def whisper_word_timestamps(
     )
     n_mels = whisper_model.feat_kwargs.get("feature_size") or 80
     words_per_chunk: list[list[Word]] = []
-    for first in range(0, len(chunks), max(1, batch_size)):
-        batch = chunks[first : first + max(1, batch_size)]
-        features, frames, tokens = [], [], []
-        for chunk in batch:
-            piece = audio[int(chunk["start"] * SAMPLE_RATE) : int(chunk["end"] * SAMPLE_RATE)]
-            piece = piece[:N_SAMPLES]
-            features.append(
+    for batch, encoder_output in _batches_with_encoder_outputs(chunks, encoder_outputs, batch_size):
+        pieces = [
+            audio[int(chunk["start"] * SAMPLE_RATE) : int(chunk["end"] * SAMPLE_RATE)][:N_SAMPLES]
+            for chunk in batch
+        ]
+        tokens = [
+            [t for t in _chunk_tokens(tokenizer, chunk["text"]) if t < tokenizer.eot]
+            if chunk["text"].strip()
+            else []
+            for chunk in batch
+        ]
+        spoken = [index for index, chunk_tokens in enumerate(tokens) if chunk_tokens]
+        if encoder_output is None or len(spoken) < len(batch):
+            # encode just the chunks with text (whisperx's batch had silent ones too)
+            features = [
                 log_mel_spectrogram(
-                    piece, n_mels=n_mels, padding=N_SAMPLES - piece.shape[0]
+                    pieces[i], n_mels=n_mels, padding=N_SAMPLES - pieces[i].shape[0]
                 ).numpy()
+                for i in spoken
+            ]
+            encoder_output = whisper_model.encode(np.stack(features)) if features else None
+        alignments = (
+            whisper_model.find_alignment(
+                tokenizer,
+                [tokens[i] for i in spoken],
+                encoder_output,
+                [max(1, pieces[i].shape[0] // 160) for i in spoken],
             )
-            frames.append(max(1, piece.shape[0] // 160))
-            tokens.append([t for t in _chunk_tokens(tokenizer, chunk["text"]) if t < tokenizer.eot])
-        encoder_output = whisper_model.encode(np.stack(features))
-        alignments = whisper_model.find_alignment(tokenizer, tokens, encoder_output, frames)
+            if spoken
+            else []
+        )
+        aligned = dict(zip(spoken, alignments, strict=True))
         del encoder_output
-        for chunk, alignment in zip(batch, alignments, strict=True):
+        for index, chunk in enumerate(batch):
+            alignment = aligned.get(index, [])
             faster_whisper.transcribe.merge_punctuations(
                 alignment, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS
             )
@@ -216,22 +306,27 @@ def transcribe_windows(
             _report(on_progress, position, done + chunks_done[0])
 
         started = time.monotonic()
-        result = pipeline.transcribe(
-            window.samples,
-            batch_size=batch_size,
-            language=language,
-            progress_callback=window_progress,
-        )
+        with keeping_encoder_outputs(pipeline.model) as encoder_outputs:
+            result = pipeline.transcribe(
+                window.samples,
+                batch_size=batch_size,
+                language=language,
+                progress_callback=window_progress,
+            )
         language = language or result["language"]
-        chunks = [c for c in result["segments"] if c["text"].strip()]
+        chunks = result["segments"]
         if alignment is not None and language == alignment.metadata.get("language"):
+            chunks = [c for c in chunks if c["text"].strip()]
             words = wav2vec2_word_timestamps(alignment, window.samples, chunks)
         else:
             words = whisper_word_timestamps(
-                pipeline.model, language, window.samples, chunks, batch_size
+                pipeline.model, language, window.samples, chunks, batch_size, encoder_outputs
             )
+        del encoder_outputs
         segments: list[Segment] = []
         for chunk, chunk_words in zip(chunks, words, strict=True):
+            if not chunk["text"].strip():
+                continue
             logprob = chunk.get("avg_logprob")
             for piece in split_sentences(chunk["text"], chunk_words):
                 segments.append(

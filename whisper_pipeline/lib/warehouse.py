@@ -7,6 +7,7 @@ temporary name and renamed, so a query sees a recording's old rows or its new on
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -118,6 +119,20 @@ TABLES: dict[str, pa.Schema] = {
             ("run_id", pa.string()),
         ]
     ),
+    "daily_totals": pa.schema(
+        [
+            ("day", pa.date32()),
+            ("recordings", pa.int64()),
+            ("transcribed", pa.int64()),
+            ("audio_hours", pa.float64()),
+            ("speech_hours", pa.float64()),
+            ("words", pa.int64()),
+            ("speakers", pa.int64()),
+            ("failures", pa.int64()),
+            ("failed_recordings", pa.int64()),
+            ("refreshed_at", pa.timestamp("us", tz="UTC")),
+        ]
+    ),
     "failures": pa.schema(
         [
             ("recording_id", pa.string()),
@@ -133,7 +148,7 @@ TABLES: dict[str, pa.Schema] = {
 }
 
 # Views people query. `recordings` joins what each step wrote about a recording.
-_TABLE_VIEWS = ("segments", "words", "speaker_turns", "speaker_stats", "failures")
+_TABLE_VIEWS = ("segments", "words", "speaker_turns", "speaker_stats", "failures", "daily_totals")
 _RECORDINGS_VIEW = """
 CREATE OR REPLACE VIEW recordings AS
 SELECT f.recording_id, f.source_name, f.source_path, f.content_sha256, f.size_bytes,
@@ -223,9 +238,19 @@ class Warehouse:
         finally:
             connection.close()
 
-    def refresh_database(self) -> bool:
-        """(Re)create the views in the DuckDB file for people's tools. Best effort: when a user
-        holds the file open, the views already there keep working (they read by glob)."""
+    def _views_marker(self) -> Path:
+        """A file whose name says which view definitions the database holds."""
+        definitions = "\n".join([*TABLES, _RECORDINGS_VIEW, str(self.root.resolve())])
+        digest = hashlib.sha256(definitions.encode()).hexdigest()[:16]
+        return self.root / f".views-{digest}"
+
+    def refresh_database(self, force: bool = False) -> bool:
+        """(Re)create the views in the DuckDB file for people's tools, when they are missing or
+        out of date. Best effort: when a user holds the file open, the views already there keep
+        working (they read by glob, so new Parquet files show without a refresh)."""
+        marker = self._views_marker()
+        if not force and marker.exists() and self.database_path.exists():
+            return True
         try:
             connection = duckdb.connect(str(self.database_path))
         except duckdb.IOException as error:
@@ -235,6 +260,9 @@ class Warehouse:
             self.create_views(connection)
         finally:
             connection.close()
+        for stale in self.root.glob(".views-*"):
+            stale.unlink(missing_ok=True)
+        marker.touch()
         return True
 
 

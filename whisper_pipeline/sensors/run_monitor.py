@@ -34,6 +34,7 @@ from whisper_pipeline.assets.step import (
     TAG_UPDATED,
     record_failure,
 )
+from whisper_pipeline.batch import PROCESS_BATCH
 from whisper_pipeline.jobs import PROCESS_RECORDING
 from whisper_pipeline.lib.processes import hostname, is_running, stop_process
 from whisper_pipeline.lib.progress import format_duration
@@ -123,7 +124,9 @@ def _inspect(
         return StuckRun(
             kind="dead", message=f"Run worker died {where} (pid {local_pid} gone)", **common
         )
-    if age is not None and age > limits.stall_after_s:
+    # a batch run's own progress waits on each recording's run, which is watched itself
+    watch_stall = run.job_name != PROCESS_BATCH
+    if watch_stall and age is not None and age > limits.stall_after_s:
         prefix = (
             f"Stuck in step {step}" + (f" ({segments} segments)" if segments is not None else "")
             if step
@@ -136,20 +139,22 @@ def _inspect(
 
 
 def find_stuck_runs(instance: DagsterInstance, now: float, limits: MonitorLimits) -> list[StuckRun]:
-    """Started runs of the pipeline whose worker is gone or whose progress stalled, and
-    canceled ones whose worker is still alive."""
+    """Started runs of the pipeline (per recording and batches) whose worker is gone or whose
+    progress stalled, and canceled ones whose worker is still alive."""
     found: list[StuckRun] = []
-    started = instance.get_runs(
-        RunsFilter(job_name=PROCESS_RECORDING, statuses=[DagsterRunStatus.STARTED])
-    )
-    canceled = instance.get_runs(
-        RunsFilter(
-            job_name=PROCESS_RECORDING,
-            statuses=[DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING],
-        ),
-        limit=50,
-    )
-    for run in [*started, *canceled]:
+    runs: list[DagsterRun] = []
+    for job_name in (PROCESS_RECORDING, PROCESS_BATCH):
+        runs += instance.get_runs(
+            RunsFilter(job_name=job_name, statuses=[DagsterRunStatus.STARTED])
+        )
+        runs += instance.get_runs(
+            RunsFilter(
+                job_name=job_name,
+                statuses=[DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING],
+            ),
+            limit=50,
+        )
+    for run in runs:
         if run.status == DagsterRunStatus.CANCELING:
             record = instance.get_run_record_by_id(run.run_id)
             since = record.update_timestamp.timestamp() if record else now

@@ -29,7 +29,7 @@ from whisper_pipeline.sensors.run_monitor import (
     monitor_runs,
     run_monitor,
 )
-from whisper_pipeline_tests.conftest import cli_env, kill_group, spawn_group
+from whisper_pipeline_tests.conftest import env_for, kill_group, start_daemon, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,25 +52,9 @@ def home(pipeline_home, monkeypatch) -> Path:
     return home
 
 
-def env_for(home: Path) -> dict[str, str]:
-    env = cli_env(home)
-    env["DAGSTER_HOME"] = str(home / "dagster")
-    return env
-
-
 def the_run(instance: DagsterInstance):
     runs = instance.get_runs(RunsFilter(job_name=PROCESS_RECORDING))
     return runs[-1] if runs else None
-
-
-def wait_for(condition, timeout_s: float, what: str, interval_s: float = 0.5):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
 
 
 def transcribing(instance: DagsterInstance):
@@ -206,19 +190,11 @@ def test_healthy_long_step_is_never_flagged_and_shows_progress(home, long_call):
     assert progress and "segments" in progress[-1] and "elapsed" in progress[0]
 
 
-def _daemon(home: Path) -> subprocess.Popen:
-    return spawn_group(
-        [sys.executable, "-m", "dagster._daemon", "run", "-w", str(REPO / "workspace.yaml")],
-        env_for(home),
-        cwd=REPO,
-    )
-
-
 def test_dead_worker_is_failed_with_step_context_and_retried(home, long_call):
     instance = DagsterInstance.get()
     storage = PipelineStorage(home_dir=str(home))
     (entry,) = runner.register(instance, storage.registry, [long_call])
-    daemon = _daemon(home)
+    daemon = start_daemon(home)
     try:
         launch = subprocess.run(
             [
@@ -261,7 +237,7 @@ def test_dead_worker_is_failed_with_step_context_and_retried(home, long_call):
         )
         assert failures(home) == [("transcribe", message, int(segments), run.run_id)]
         # Dagster's run retries (dagster.yaml: run_retries) requeue it while retries remain
-        daemon = _daemon(home)
+        daemon = start_daemon(home)
         retry = wait_for(
             lambda: next(
                 (

@@ -1,0 +1,103 @@
+"""Batching amortizes model loads: 20 short recordings through the sensor path vs bare whisperx.
+
+Drops 20 short recordings (pyannote's real call cut at 20 different points: 20-30 s each) into
+a fresh inbox, then measures in the same run, each in a fresh process with the same model:
+- whisper_pipeline: the inbox sensor evaluated as the daemon does, its partitions added, and
+  every requested batch run executed (all steps: metadata, transcript with word timestamps,
+  diarization step, speaker transcript, analytics, warehouse and exports);
+- bare whisperx: load the model once, then load_audio + transcribe for each file.
+Prints both wall times and their ratio. Target: ratio <= 1.25.
+
+    .venv/bin/python -m bench.intake [--files 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import bare_whisperx, measure
+from whisper_pipeline.samples import pyannote_sample_dir
+
+ARCHIVE_AGE_S = 3600  # the files are an archive dropped at once: stable at first sight
+
+
+def short_recordings(folder: Path, count: int) -> list[Path]:
+    """`count` distinct short recordings: the sample call from a different start each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sample = str(pyannote_sample_dir() / "sample.wav")
+    paths = []
+    old = time.time() - ARCHIVE_AGE_S
+    for index in range(count):
+        path = folder / f"call {index:02d}.wav"
+        subprocess.run(["sox", sample, str(path), "trim", f"{index * 0.5:.1f}"], check=True)
+        os.utime(path, (old, old))
+        paths.append(path)
+    return paths
+
+
+def sensor_path(pipeline_home: Path) -> None:
+    """What the daemon does for one tick of the inbox sensor, then the launched batch runs."""
+    from dagster import DagsterInstance, build_sensor_context
+
+    from whisper_pipeline.batch import PROCESS_BATCH
+    from whisper_pipeline.definitions import defs, resources
+    from whisper_pipeline.instance import prepare_dagster_home
+    from whisper_pipeline.sensors.inbox import INBOX_SENSOR
+
+    prepare_dagster_home(pipeline_home)
+    instance = DagsterInstance.get()
+    with build_sensor_context(instance=instance, resources=resources) as context:
+        result = defs.get_sensor_def(INBOX_SENSOR)(context)
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    job = defs.resolve_job_def(PROCESS_BATCH)
+    for request in result.run_requests:
+        outcome = job.execute_in_process(
+            run_config=request.run_config, instance=instance, tags=request.tags
+        )
+        assert outcome.success
+    with resources["storage"].warehouse.query_connection() as connection:
+        (done,) = connection.execute("SELECT count(*) FROM recordings WHERE words > 0").fetchone()
+    print(f"{len(result.run_requests)} batch run(s), {done} recordings transcribed", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--files", type=int, default=20)
+    parser.add_argument("--sensor-path", help=argparse.SUPPRESS)  # the measured child process
+    args = parser.parse_args()
+    if args.sensor_path:
+        sensor_path(Path(args.sensor_path))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp:
+        pipeline_home = Path(tmp) / "home"
+        files = short_recordings(pipeline_home / "inbox", args.files)
+        audio_s = sum(float(subprocess.check_output(["sox", "--i", "-D", str(f)])) for f in files)
+        env = {**os.environ, "WHISPER_PIPELINE_HOME": str(pipeline_home)}
+        env.pop("DAGSTER_HOME", None)
+        env.pop("WHISPER_PIPELINE_SETTINGS", None)
+        ours = measure(
+            [sys.executable, "-m", "bench.intake", "--sensor-path", str(pipeline_home)], env
+        )
+        theirs = bare_whisperx(files)
+        print(f"\n{len(files)} recordings, {audio_s:.0f} s of audio in all (CPU, bundled tiny.en)")
+        print(f"{'':40} {'wall s':>8} {'peak MB':>8}")
+        for name, measured in (
+            ("whisper_pipeline (sensor + batch run)", ours),
+            ("bare whisperx (one process)", theirs),
+        ):
+            failed = " (FAILED)" if measured.returncode else ""
+            print(f"{name:<40} {measured.seconds:>8.1f} {measured.peak_rss_mb:>8.0f}{failed}")
+        print(f"\nratio {ours.seconds / theirs.seconds:.2f} (target <= 1.25)")
+
+
+if __name__ == "__main__":
+    main()

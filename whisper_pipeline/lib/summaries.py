@@ -1,0 +1,56 @@
+"""Cross-recording totals computed from the warehouse views (DuckDB SQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+
+SUMMARY_FILE = "all"  # summary tables are one file each, replaced on every refresh
+
+# Days are UTC calendar days: a recording counts on the day it was registered, a failure on
+# the day it happened.
+DAILY_TOTALS_SQL = """
+WITH arrived AS (
+    SELECT CAST(registered_at AS DATE) AS day,
+           count(*) AS recordings,
+           count(transcribed_at) AS transcribed,
+           coalesce(sum(duration_s), 0) / 3600 AS audio_hours,
+           coalesce(sum(speech_s), 0) / 3600 AS speech_hours,
+           coalesce(sum(words), 0) AS words,
+           coalesce(sum(speakers), 0) AS speakers
+    FROM recordings
+    GROUP BY 1
+),
+failed AS (
+    SELECT CAST(failed_at AS DATE) AS day,
+           count(*) AS failures,
+           count(DISTINCT recording_id) AS failed_recordings
+    FROM failures
+    GROUP BY 1
+)
+SELECT coalesce(a.day, f.day) AS day,
+       coalesce(a.recordings, 0) AS recordings,
+       coalesce(a.transcribed, 0) AS transcribed,
+       coalesce(a.audio_hours, 0) AS audio_hours,
+       coalesce(a.speech_hours, 0) AS speech_hours,
+       coalesce(a.words, 0) AS words,
+       coalesce(a.speakers, 0) AS speakers,
+       coalesce(f.failures, 0) AS failures,
+       coalesce(f.failed_recordings, 0) AS failed_recordings
+FROM arrived AS a
+FULL OUTER JOIN failed AS f ON a.day = f.day
+WHERE coalesce(a.day, f.day) IS NOT NULL
+ORDER BY day
+"""
+
+
+def daily_totals(connection: duckdb.DuckDBPyConnection) -> list[dict]:
+    """One row per day: recordings, hours of audio and speech, words, speakers, failures."""
+    cursor = connection.execute(DAILY_TOTALS_SQL)
+    columns = [column[0] for column in cursor.description]
+    refreshed_at = datetime.now(UTC)
+    return [
+        {**dict(zip(columns, row, strict=True)), "refreshed_at": refreshed_at}
+        for row in cursor.fetchall()
+    ]

@@ -1,0 +1,261 @@
+"""The inbox sensor: new, finished recordings in a folder become partitions and batch runs.
+
+Each tick observes the folder (lib/inbox.py decides which files are stable), registers the
+stable ones (content hash -> recording id), adds the new ids as partitions and requests
+`process_batch` runs over them. A recording id that is already a partition is never requested
+again, whatever the cursor says: the same content under another name is the same recording."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dagster import (
+    ConfigurableResource,
+    DagsterInstance,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+from pydantic import Field
+
+from whisper_pipeline import home
+from whisper_pipeline.batch import BATCH_SIZE_TAG, batch_run_config, process_batch
+from whisper_pipeline.lib.errors import RecordingError
+from whisper_pipeline.lib.inbox import (
+    InboxCursor,
+    InboxFile,
+    InboxScan,
+    defer,
+    mark_taken,
+    scan_inbox,
+)
+from whisper_pipeline.lib.registry import RegisteredRecording
+from whisper_pipeline.partitions import RECORDINGS_PARTITION, recordings_partitions
+from whisper_pipeline.resources.storage import PipelineStorage
+from whisper_pipeline.runner import PARTITION_CHUNK
+
+INBOX_SENSOR = "recordings_inbox"
+LISTED_NAMES = 10  # per kind in the tick log; the rest are counted
+
+
+class IntakeSettings(ConfigurableResource):
+    """Where the inbox is and how eagerly it is taken."""
+
+    inbox_dir: str | None = Field(
+        default=None,
+        description="Folder to watch (nested folders included). Default: <home>/inbox.",
+    )
+    interval_s: int = Field(
+        default=30,
+        description="Seconds between two looks at the inbox (read when the code location loads).",
+    )
+    settle_s: float = Field(
+        default=30.0,
+        description="A file is stable once its size and modification time stayed the same between two looks this far apart.",
+    )
+    stable_age_s: float = Field(
+        default=300.0,
+        description="A file last modified longer ago than this is stable at first sight (an archive already in place).",
+    )
+    max_per_tick: int = Field(
+        default=200, description="At most this many files registered per tick; the rest wait."
+    )
+    tick_budget_s: float = Field(
+        default=30.0,
+        description="Stop hashing new files after this long in one tick (big files); the rest wait.",
+    )
+    batch_size: int = Field(
+        default=20,
+        description="Recordings per batch run (models load once per batch).",
+    )
+    retry_after_s: float = Field(
+        default=600.0,
+        description="The failed-recordings schedule retries a recording only once its last failure is this old.",
+    )
+    max_retries: int = Field(
+        default=3,
+        description="The failed-recordings schedule re-requests a recording while it has failed fewer times than this plus one.",
+    )
+
+    def inbox(self, pipeline_home: Path) -> Path:
+        return (
+            Path(self.inbox_dir).expanduser() if self.inbox_dir else home.inbox_dir(pipeline_home)
+        )
+
+
+@dataclass
+class InboxTick:
+    """What one evaluation found and decided."""
+
+    inbox: Path
+    scan: InboxScan
+    new: list[RegisteredRecording] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (relative path, id)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (relative path, why)
+
+    @property
+    def new_ids(self) -> list[str]:
+        return [entry.recording_id for entry in self.new]
+
+    def describe(self) -> list[str]:
+        """The tick log: what was found, taken, skipped and why."""
+        scan = self.scan
+        lines = [
+            f"inbox {self.inbox}: {len(self.new)} new recording(s), "
+            f"{len(self.duplicates)} duplicate(s), {len(scan.waiting)} waiting, "
+            f"{scan.already_taken} already taken"
+        ]
+        if not self.inbox.is_dir():
+            lines.append(f"inbox folder {self.inbox} does not exist (yet): nothing to take")
+        lines += [f"new: {e.source_name} -> {e.recording_id}" for e in self.new[:LISTED_NAMES]]
+        lines += [
+            f"duplicate: {path} has the content of recording {rid}, not processed again"
+            for path, rid in self.duplicates[:LISTED_NAMES]
+        ]
+        lines += [f"unreadable: {path}: {why}" for path, why in self.unreadable[:LISTED_NAMES]]
+        lines += [
+            f"waiting: {path}: {why}" for path, why in list(scan.waiting.items())[:LISTED_NAMES]
+        ]
+        for kind, count in (
+            ("new", len(self.new)),
+            ("duplicate", len(self.duplicates)),
+            ("waiting", len(scan.waiting)),
+        ):
+            if count > LISTED_NAMES:
+                lines.append(f"... and {count - LISTED_NAMES} more {kind}")
+        if scan.ignored:
+            ignored = ", ".join(f"{n} {why}" for why, n in sorted(scan.ignored.items()))
+            lines.append(f"ignored: {ignored}")
+        return lines
+
+
+def _register_ready(
+    tick: InboxTick,
+    instance: DagsterInstance,
+    storage: PipelineStorage,
+    settings: IntakeSettings,
+    started: float,
+) -> None:
+    scan = tick.scan
+    ready = scan.ready[: settings.max_per_tick]
+    defer(
+        scan,
+        scan.ready[settings.max_per_tick :],
+        f"over the cap of {settings.max_per_tick} per tick",
+    )
+    known = set(instance.get_dynamic_partitions(RECORDINGS_PARTITION))
+    registry = storage.registry
+    registered_ids = registry.ids()
+    for position, file in enumerate(ready):
+        if time.monotonic() - started > settings.tick_budget_s:
+            defer(scan, ready[position:], f"tick time budget of {settings.tick_budget_s:g}s spent")
+            break
+        entry = _register(tick, registry, registered_ids, file)
+        if entry is None:
+            continue
+        mark_taken(scan, file)
+        if entry.recording_id in known:
+            tick.duplicates.append((file.relative_path, entry.recording_id))
+            continue
+        known.add(entry.recording_id)
+        registered_ids.append(entry.recording_id)
+        tick.new.append(entry)
+
+
+def _register(tick: InboxTick, registry, registered_ids: list[str], file: InboxFile):
+    """Hash and register one stable file; None (and the reason logged) when it cannot be."""
+    try:
+        entry = registry.register(file.path, known_ids=registered_ids)
+        stat = file.path.stat()
+    except (OSError, RecordingError) as error:
+        tick.unreadable.append((file.relative_path, str(error)))
+        return None
+    if (stat.st_size, stat.st_mtime_ns) != (file.size_bytes, file.mtime_ns):
+        tick.scan.waiting[file.relative_path] = "changed while it was being registered"
+        return None
+    return entry
+
+
+def evaluate_inbox(
+    instance: DagsterInstance,
+    storage: PipelineStorage,
+    settings: IntakeSettings,
+    cursor: str | None,
+    now: float | None = None,
+) -> tuple[InboxTick, str]:
+    """One look at the inbox: the tick's findings and the next cursor. Registers the new
+    recordings in the registry; adding partitions and runs is the caller's (the daemon's)."""
+    started = time.monotonic()
+    inbox = settings.inbox(storage.home)
+    scan = scan_inbox(
+        inbox,
+        InboxCursor.from_json(cursor),
+        time.time() if now is None else now,
+        settings.settle_s,
+        settings.stable_age_s,
+    )
+    tick = InboxTick(inbox=inbox, scan=scan)
+    if scan.ready:
+        _register_ready(tick, instance, storage, settings, started)
+    return tick, scan.cursor.to_json()
+
+
+def batch_run_requests(
+    recording_ids: list[str], batch_size: int, key_prefix: str = "inbox"
+) -> list[RunRequest]:
+    """Recordings that arrived together, `batch_size` per run. The run key is derived from the
+    ids, so a re-evaluated tick can never start the same batch twice."""
+    requests = []
+    for start in range(0, len(recording_ids), max(1, batch_size)):
+        batch = recording_ids[start : start + max(1, batch_size)]
+        digest = hashlib.sha256("\n".join(batch).encode()).hexdigest()[:16]
+        requests.append(
+            RunRequest(
+                run_key=f"{key_prefix}:{batch[0]}:{len(batch)}:{digest}",
+                run_config=batch_run_config(batch),
+                tags={BATCH_SIZE_TAG: str(len(batch))},
+            )
+        )
+    return requests
+
+
+def partition_requests(recording_ids: list[str]) -> list:
+    return [
+        recordings_partitions.build_add_request(recording_ids[start : start + PARTITION_CHUNK])
+        for start in range(0, len(recording_ids), PARTITION_CHUNK)
+    ]
+
+
+def build_inbox_sensor(interval_s: int):
+    """The sensor, polling every `interval_s` seconds (IntakeSettings.interval_s)."""
+
+    @sensor(
+        name=INBOX_SENSOR,
+        job=process_batch,
+        minimum_interval_seconds=max(1, interval_s),
+        default_status=DefaultSensorStatus.RUNNING,
+        description=(
+            "Watches the inbox folder: stable new recordings become partitions and batch runs "
+            "(one recording once, whatever its name)."
+        ),
+    )
+    def recordings_inbox(
+        context: SensorEvaluationContext, storage: PipelineStorage, intake: IntakeSettings
+    ):
+        tick, cursor = evaluate_inbox(context.instance, storage, intake, context.cursor)
+        for line in tick.describe():
+            context.log.info(line)
+        if not tick.new:
+            return SensorResult(skip_reason="; ".join(tick.describe()[:3]), cursor=cursor)
+        return SensorResult(
+            run_requests=batch_run_requests(tick.new_ids, intake.batch_size),
+            dynamic_partitions_requests=partition_requests(tick.new_ids),
+            cursor=cursor,
+        )
+
+    return recordings_inbox

@@ -1,0 +1,106 @@
+"""The inbox through the real Dagster daemon: its cursor survives a restart, and the batch run
+it launches processes the recordings in a run worker of its own."""
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster._core.scheduler.instigation import InstigatorType, TickStatus
+
+from whisper_pipeline.batch import BATCH_TAG, PROCESS_BATCH
+from whisper_pipeline.instance import prepare_dagster_home
+from whisper_pipeline.jobs import PROCESS_RECORDING
+from whisper_pipeline.lib.inbox import InboxCursor
+from whisper_pipeline.resources.storage import PipelineStorage
+from whisper_pipeline.sensors.inbox import INBOX_SENSOR
+from whisper_pipeline_tests.conftest import kill_group, start_daemon, wait_for
+
+SETTLE_S = 3.0
+
+
+@pytest.fixture
+def home(pipeline_home, monkeypatch) -> Path:
+    dagster_home = prepare_dagster_home(pipeline_home)
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    settings = {
+        "resources": {
+            "intake": {"config": {"interval_s": 2, "settle_s": SETTLE_S, "stable_age_s": 3600}}
+        }
+    }
+    (pipeline_home / "settings.yaml").write_text(yaml.safe_dump(settings))
+    return pipeline_home
+
+
+def inbox_state(instance: DagsterInstance):
+    for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+        if state.instigator_name == INBOX_SENSOR:
+            return state
+    return None
+
+
+def inbox_ticks(instance: DagsterInstance):
+    state = inbox_state(instance)
+    if state is None:
+        return []
+    return instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=50)
+
+
+def test_the_cursor_survives_a_daemon_restart_and_the_batch_runs_in_a_worker(
+    home, sample_call, bad_files
+):
+    instance = DagsterInstance.get()
+    inbox = home / "inbox"
+    inbox.mkdir()
+    shutil.copyfile(sample_call, inbox / "morning call.wav")  # just arrived: must settle
+    shutil.copyfile(bad_files["text"], inbox / "not audio.wav")
+
+    daemon = start_daemon(home)
+    try:
+        seen = wait_for(
+            lambda: [t for t in inbox_ticks(instance) if t.status == TickStatus.SKIPPED],
+            120,
+            "a first look at the inbox",
+        )
+        assert "2 waiting" in seen[-1].skip_reason
+    finally:
+        kill_group(daemon)
+    cursor = InboxCursor.from_json(inbox_state(instance).instigator_data.cursor)
+    assert sorted(cursor.waiting) == ["morning call.wav", "not audio.wav"]
+    assert instance.get_runs(RunsFilter(job_name=PROCESS_BATCH)) == []
+
+    time.sleep(SETTLE_S)
+    restarted_at = time.time()
+    daemon = start_daemon(home)
+    try:
+        first_after = wait_for(
+            lambda: [t for t in inbox_ticks(instance) if t.timestamp > restarted_at][-1:],
+            120,
+            "a tick after the restart",
+        )[0]
+        # the observations from before the restart counted: taken on the very first tick
+        assert first_after.status == TickStatus.SUCCESS, first_after.skip_reason
+        (batch_run_id,) = first_after.run_ids
+        batch = wait_for(
+            lambda: (run := instance.get_run_by_id(batch_run_id)).is_finished and run,
+            300,
+            "the batch run to finish",
+            interval_s=2,
+        )
+    finally:
+        kill_group(daemon)
+    assert batch.status == DagsterRunStatus.SUCCESS
+    assert batch.tags["dagster/sensor_name"] == INBOX_SENSOR
+    runs = instance.get_runs(RunsFilter(job_name=PROCESS_RECORDING, tags={BATCH_TAG: batch_run_id}))
+    status = {run.tags["whisper/source_name"]: run.status for run in runs}
+    assert status == {
+        "morning call.wav": DagsterRunStatus.SUCCESS,
+        "not audio.wav": DagsterRunStatus.FAILURE,
+    }
+    with PipelineStorage(home_dir=str(home)).warehouse.query_connection() as con:
+        (words,) = con.execute("SELECT words FROM recordings").fetchone()
+        failures = con.execute("SELECT source_name, step FROM failures").fetchall()
+    assert words > 40
+    assert failures == [("not audio.wav", "recording_metadata")]
