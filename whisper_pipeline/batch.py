@@ -81,6 +81,7 @@ def process_recordings(context: OpExecutionContext, config: BatchConfig, storage
     runner.add_partitions(instance, config.recording_ids)
     outcomes: list[runner.RunOutcome] = []
     total = len(config.recording_ids)
+    loads_before, reuses_before = MODEL_CACHE.stats.misses, MODEL_CACHE.stats.hits
     try:
         for index, recording_id in enumerate(config.recording_ids, start=1):
             try:
@@ -113,16 +114,19 @@ def process_recordings(context: OpExecutionContext, config: BatchConfig, storage
                 raise DagsterExecutionInterruptedError(
                     f"batch interrupted in recording {index} of {total} ({recording_id})"
                 )
-    finally:
-        MODEL_CACHE.clear(reason="batch finished")  # models stay loaded only for the batch
+    finally:  # models stay loaded only for the batch (counted before the release)
+        loads, reuses = MODEL_CACHE.stats.misses, MODEL_CACHE.stats.hits
+        MODEL_CACHE.clear(reason="batch finished")
     storage.warehouse.refresh_database()
     counts = {status: sum(o.status == status for o in outcomes) for status in runner.STATUSES}
+    counts["model_loads"] = loads - loads_before
+    counts["model_reuses"] = reuses - reuses_before
     summary = ", ".join(f"{count} {status}" for status, count in counts.items())
     context.log.info(f"batch of {total}: {summary}")
     yield Output(
         None,
         metadata={
-            **{status: MetadataValue.int(count) for status, count in counts.items()},
+            **{name: MetadataValue.int(count) for name, count in counts.items()},
             "recordings": MetadataValue.md(_outcome_table(outcomes)),
         },
     )

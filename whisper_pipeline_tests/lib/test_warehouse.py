@@ -76,7 +76,8 @@ def test_a_user_holding_the_database_open_never_blocks_the_pipeline(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "open"
         warehouse.write("segments", "rec-a", segment_rows("rec-a", SEGMENTS))
-        assert warehouse.refresh_database() is False  # locked: skipped, not failed
+        assert warehouse.refresh_database() is True  # views up to date: the file is not opened
+        assert warehouse.refresh_database(force=True) is False  # locked: skipped, not failed
         with warehouse.query_connection() as con:
             assert con.execute("SELECT count(*) FROM segments").fetchone() == (1,)
     finally:

@@ -18,7 +18,7 @@ from whisper_pipeline.resources.storage import PipelineStorage
 from whisper_pipeline.sensors.inbox import INBOX_SENSOR
 from whisper_pipeline_tests.conftest import kill_group, start_daemon, wait_for
 
-SETTLE_S = 3.0
+SETTLE_S = 10.0  # far longer than the 2 s between ticks: the daemon is stopped in between
 
 
 @pytest.fixture
@@ -71,14 +71,18 @@ def test_the_cursor_survives_a_daemon_restart_and_the_batch_runs_in_a_worker(
     assert sorted(cursor.waiting) == ["morning call.wav", "not audio.wav"]
     assert instance.get_runs(RunsFilter(job_name=PROCESS_BATCH)) == []
 
-    time.sleep(SETTLE_S)
+    time.sleep(max(0.0, seen[0].timestamp + SETTLE_S - time.time()))
     restarted_at = time.time()
     daemon = start_daemon(home)
     try:
         first_after = wait_for(
-            lambda: [t for t in inbox_ticks(instance) if t.timestamp > restarted_at][-1:],
+            lambda: [
+                t
+                for t in inbox_ticks(instance)[::-1]  # oldest first
+                if t.timestamp > restarted_at and t.status != TickStatus.STARTED
+            ][:1],
             120,
-            "a tick after the restart",
+            "a finished tick after the restart",
         )[0]
         # the observations from before the restart counted: taken on the very first tick
         assert first_after.status == TickStatus.SUCCESS, first_after.skip_reason

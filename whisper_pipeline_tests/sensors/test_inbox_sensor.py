@@ -160,6 +160,17 @@ def processed_batch(instance, pipeline_home, inbox, sample_call, conversation, b
         run_config=request.run_config, instance=instance, tags=request.tags
     )
     assert outcome.success  # failed recordings fail their own runs, not the batch
+    metadata = {
+        key: value.value
+        for event in outcome.all_events
+        if event.is_successful_output
+        for key, value in event.step_output_data.metadata.items()
+    }
+    # two recordings reached transcription: the ASR model loaded at most once (it may already
+    # be in this process's cache), borrowed twice
+    assert metadata["model_loads"] <= 1
+    assert metadata["model_loads"] + metadata["model_reuses"] == 2
+    assert (metadata["succeeded"], metadata["failed"]) == (2, 2)
     return outcome.run_id, requested_ids(request.run_config)
 
 
