@@ -8,7 +8,7 @@ a fresh inbox, then measures in the same run, each in a fresh process with the s
 - bare whisperx: load the model once, then load_audio + transcribe for each file.
 Prints both wall times and their ratio. Target: ratio <= 1.25.
 
-    .venv/bin/python -m bench.intake [--files 20]
+    .venv/bin/python -m bench.intake [--files 20] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -27,15 +27,17 @@ from whisper_pipeline.samples import pyannote_sample_dir
 ARCHIVE_AGE_S = 3600  # the files are an archive dropped at once: stable at first sight
 
 
-def short_recordings(folder: Path, count: int) -> list[Path]:
-    """`count` distinct short recordings: the sample call from a different start each."""
+def short_recordings(folder: Path, count: int, repeat: int = 1) -> list[Path]:
+    """`count` distinct short recordings: the sample call (`repeat` times over) from a
+    different start each."""
     folder.mkdir(parents=True, exist_ok=True)
     sample = str(pyannote_sample_dir() / "sample.wav")
     paths = []
     old = time.time() - ARCHIVE_AGE_S
     for index in range(count):
         path = folder / f"call {index:02d}.wav"
-        subprocess.run(["sox", sample, str(path), "trim", f"{index * 0.5:.1f}"], check=True)
+        command = ["sox", *[sample] * repeat, str(path), "trim", f"{index * 0.5:.1f}"]
+        subprocess.run(command, check=True)
         os.utime(path, (old, old))
         paths.append(path)
     return paths
@@ -72,6 +74,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--files", type=int, default=20)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="each recording is the 30 s call this many times over"
+    )
     parser.add_argument("--sensor-path", help=argparse.SUPPRESS)  # the measured child process
     args = parser.parse_args()
     if args.sensor_path:
@@ -79,7 +84,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp:
         pipeline_home = Path(tmp) / "home"
-        files = short_recordings(pipeline_home / "inbox", args.files)
+        files = short_recordings(pipeline_home / "inbox", args.files, args.repeat)
         audio_s = sum(float(subprocess.check_output(["sox", "--i", "-D", str(f)])) for f in files)
         env = {**os.environ, "WHISPER_PIPELINE_HOME": str(pipeline_home)}
         env.pop("DAGSTER_HOME", None)
