@@ -58,10 +58,12 @@ class CachedModelResource(ConfigurableResource):
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         """End of run (also after a failure or termination): release the model unless the
-        process keeps it for further runs, and give cached accelerator memory back."""
+        process keeps it for further runs. Releasing gives the accelerator memory back; a kept
+        model's steps gave back what they no longer needed when each of them ended."""
+        if not self.release_after_run:
+            return
         try:
-            if self.release_after_run:
-                MODEL_CACHE.release(self.cache_key(), reason="run finished")
+            MODEL_CACHE.release(self.cache_key(), reason="run finished")
         except Exception:
             context.log.exception("releasing %s at the end of the run failed", type(self).__name__)
-        free_memory_logged("end of run")
+            free_memory_logged("end of run")
