@@ -10,7 +10,6 @@ from whisper_pipeline.jobs import process_recording
 from whisper_pipeline.resources.alignment import WordAlignment
 from whisper_pipeline.resources.asr import WhisperASR
 from whisper_pipeline.resources.diarization import SpeakerDiarizer
-from whisper_pipeline.resources.step_outputs import StepOutputIOManager
 from whisper_pipeline.resources.storage import PipelineStorage
 from whisper_pipeline.schedules import (
     refresh_summaries,
@@ -44,7 +43,6 @@ def build_resources(settings: dict[str, dict] | None = None) -> dict[str, object
 
 
 resources = build_resources(load_resource_settings())
-resources["io_manager"] = StepOutputIOManager(storage=resources["storage"])
 
 defs = Definitions(
     assets=[*PER_RECORDING_ASSETS, *SUMMARY_ASSETS],

@@ -3,16 +3,22 @@
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from dagster import AssetExecutionContext, MetadataValue, Output, TableRecord, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, TableRecord, asset
 
-from whisper_pipeline.assets.step import recording_step
-from whisper_pipeline.lib.analytics import RecordingStats, compute_stats
+from whisper_pipeline.assets.diarization import diarization as diarization_asset
+from whisper_pipeline.assets.speaker_transcript import (
+    speaker_transcript as speaker_transcript_asset,
+)
+from whisper_pipeline.assets.step import hand_on, handed_over, recording_step
+from whisper_pipeline.assets.transcript import transcript as transcript_asset
+from whisper_pipeline.lib.analytics import compute_stats
 from whisper_pipeline.lib.records import Diarization, Segment, Transcript
 from whisper_pipeline.partitions import recordings_partitions
 from whisper_pipeline.resources.storage import PipelineStorage
 
 
 @asset(
+    deps=[transcript_asset, diarization_asset, speaker_transcript_asset],
     partitions_def=recordings_partitions,
     group_name="recordings",
     description="Per-speaker analytics in the warehouse's speaker_stats view; silence ratio in recordings.",
@@ -20,10 +26,10 @@ from whisper_pipeline.resources.storage import PipelineStorage
 def recording_analytics(
     context: AssetExecutionContext,
     storage: PipelineStorage,
-    transcript: Transcript,
-    diarization: Diarization,
-    speaker_transcript: list[Segment],
-) -> Output[RecordingStats]:
+) -> MaterializeResult:
+    transcript: Transcript = handed_over(context, storage, "transcript")
+    diarization: Diarization = handed_over(context, storage, "diarization")
+    speaker_transcript: list[Segment] = handed_over(context, storage, "speaker_transcript")
     with recording_step(context, storage, "recording_analytics") as step:
         stats = compute_stats(transcript.duration_s, speaker_transcript, diarization.turns)
         warehouse = storage.warehouse
@@ -50,9 +56,11 @@ def recording_analytics(
             ],
         )
         warehouse.refresh_database()
-        return Output(
+        return hand_on(
+            context,
+            storage,
             stats,
-            metadata={
+            {
                 "speech_s": MetadataValue.float(float(stats.speech_s)),
                 "silence_ratio": MetadataValue.float(float(stats.silence_ratio)),
                 "overlap_s": MetadataValue.float(float(stats.overlap_s)),

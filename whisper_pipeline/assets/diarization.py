@@ -1,9 +1,9 @@
 """Step 3: who spoke when (speaker turns), or a clear note that diarization was skipped."""
 
-from dagster import AssetExecutionContext, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from whisper_pipeline.assets.metadata import RecordingFacts
-from whisper_pipeline.assets.step import recording_step
+from whisper_pipeline.assets.metadata import RecordingFacts, recording_metadata
+from whisper_pipeline.assets.step import hand_on, handed_over, recording_step
 from whisper_pipeline.assets.transcript import _still_there
 from whisper_pipeline.lib.audio import load_audio
 from whisper_pipeline.lib.records import Diarization
@@ -13,6 +13,7 @@ from whisper_pipeline.resources.storage import PipelineStorage
 
 
 @asset(
+    deps=[recording_metadata],
     partitions_def=recordings_partitions,
     group_name="recordings",
     kinds={"pyannote"},
@@ -23,9 +24,8 @@ def diarization(
     context: AssetExecutionContext,
     storage: PipelineStorage,
     diarizer: SpeakerDiarizer,
-    recording_metadata: RecordingFacts,
-) -> Output[Diarization]:
-    facts = recording_metadata
+) -> MaterializeResult:
+    facts: RecordingFacts = handed_over(context, storage, "recording_metadata")
     with recording_step(context, storage, "diarization", facts.duration_s) as step:
         if not diarizer.pipeline:
             result = Diarization(backend="none", skipped_reason=NOT_CONFIGURED)
@@ -54,16 +54,20 @@ def diarization(
         )
         if result.skipped:
             context.log.warning("diarization skipped: %s", result.skipped_reason)
-            return Output(
+            return hand_on(
+                context,
+                storage,
                 result,
-                metadata={
+                {
                     "status": "skipped",
                     "note": f"diarization skipped: {result.skipped_reason}",
                 },
             )
-        return Output(
+        return hand_on(
+            context,
+            storage,
             result,
-            metadata={
+            {
                 "status": "diarized",
                 "backend": result.backend,
                 "speakers": MetadataValue.int(len(result.speakers)),

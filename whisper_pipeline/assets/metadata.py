@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dagster import AssetExecutionContext, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from whisper_pipeline.assets.step import recording_step
+from whisper_pipeline.assets.step import hand_on, recording_step
 from whisper_pipeline.lib.audio import probe
 from whisper_pipeline.partitions import recordings_partitions
 from whisper_pipeline.resources.storage import PipelineStorage
@@ -33,7 +33,7 @@ class RecordingFacts:
 )
 def recording_metadata(
     context: AssetExecutionContext, storage: PipelineStorage
-) -> Output[RecordingFacts]:
+) -> MaterializeResult:
     with recording_step(context, storage, "recording_metadata") as step:
         entry = storage.registry.get(step.recording_id)
         path = storage.registry.check_unchanged(entry)
@@ -70,9 +70,11 @@ def recording_metadata(
                 }
             ],
         )
-        return Output(
+        return hand_on(
+            context,
+            storage,
             facts,
-            metadata={
+            {
                 "source_path": MetadataValue.path(str(path)),
                 "duration_s": MetadataValue.float(float(info.duration_s)),
                 "codec": info.codec,

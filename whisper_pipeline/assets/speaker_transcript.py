@@ -1,10 +1,12 @@
 """Step 4: the transcript with a speaker per word and segment, and its export files."""
 
-from dagster import AssetExecutionContext, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from whisper_pipeline.assets.step import recording_step
+from whisper_pipeline.assets.diarization import diarization as diarization_asset
+from whisper_pipeline.assets.step import hand_on, handed_over, recording_step
+from whisper_pipeline.assets.transcript import transcript as transcript_asset
 from whisper_pipeline.lib.exports import write_exports
-from whisper_pipeline.lib.records import Diarization, Segment, Transcript
+from whisper_pipeline.lib.records import Diarization, Transcript
 from whisper_pipeline.lib.speakers import assign_speakers
 from whisper_pipeline.lib.warehouse import segment_rows, word_rows
 from whisper_pipeline.partitions import recordings_partitions
@@ -12,6 +14,7 @@ from whisper_pipeline.resources.storage import PipelineStorage
 
 
 @asset(
+    deps=[transcript_asset, diarization_asset],
     partitions_def=recordings_partitions,
     group_name="recordings",
     description="Speaker per word (largest overlap) and per segment; SRT, VTT, TXT, JSON and RTTM exports.",
@@ -19,9 +22,9 @@ from whisper_pipeline.resources.storage import PipelineStorage
 def speaker_transcript(
     context: AssetExecutionContext,
     storage: PipelineStorage,
-    transcript: Transcript,
-    diarization: Diarization,
-) -> Output[list[Segment]]:
+) -> MaterializeResult:
+    transcript: Transcript = handed_over(context, storage, "transcript")
+    diarization: Diarization = handed_over(context, storage, "diarization")
     with recording_step(context, storage, "speaker_transcript") as step:
         segments = assign_speakers(transcript.segments, diarization.turns)
         warehouse = storage.warehouse
@@ -43,4 +46,4 @@ def speaker_transcript(
         metadata["segments"] = MetadataValue.int(len(segments))
         if diarization.skipped:
             metadata["note"] = "no speakers: diarization was skipped"
-        return Output(segments, metadata=metadata)
+        return hand_on(context, storage, segments, metadata)

@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from dagster import AssetExecutionContext, Failure, MetadataValue
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
 from dagster._core.errors import DagsterExecutionInterruptedError
 
 from whisper_pipeline.lib.errors import StepFailure
@@ -144,7 +145,8 @@ def recording_step(
     duration_s: float | None = None,
 ) -> Iterator[StepState]:
     """Run a step's body with a progress reporter; any exception becomes a Dagster Failure whose
-    message names the step (and segments reached) and the problem, and a `failures` row."""
+    message names the step (and segments reached) and the problem, and a `failures` row.
+    Steps through the audio (`duration_s` given: the model steps) free memory when they end."""
     reporter = ProgressReporter(step, context.partition_key, duration_s, _sinks(context))
     state = StepState(step=step, recording_id=context.partition_key, progress=reporter)
     reporter.update(force=True)  # run tags: this step, and which process runs it
@@ -175,6 +177,19 @@ def recording_step(
                 "segments": MetadataValue.int(state.segments or 0),
             },
         ) from error
-    if duration_s is not None:
+    if duration_s is not None:  # the model steps (they report progress through the audio)
         reporter.update(position_s=duration_s, force=True)
-    free_memory_logged(f"after {step}")  # each step hands back what it no longer needs
+        free_memory_logged(f"after {step}")  # hand back what the models no longer need
+
+
+def handed_over(context: AssetExecutionContext, storage: PipelineStorage, step: str) -> Any:
+    """What upstream `step` produced for this recording (see lib/step_outputs.py)."""
+    return storage.step_outputs.load(step, context.partition_key)
+
+
+def hand_on(
+    context: AssetExecutionContext, storage: PipelineStorage, value: Any, metadata: dict
+) -> MaterializeResult:
+    """Keep this step's result for the steps downstream, and materialize with `metadata`."""
+    storage.step_outputs.save(context.asset_key.path[-1], context.partition_key, value)
+    return MaterializeResult(metadata=metadata)

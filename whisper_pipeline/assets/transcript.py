@@ -4,10 +4,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dagster import AssetExecutionContext, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from whisper_pipeline.assets.metadata import RecordingFacts
-from whisper_pipeline.assets.step import recording_step
+from whisper_pipeline.assets.metadata import RecordingFacts, recording_metadata
+from whisper_pipeline.assets.step import hand_on, handed_over, recording_step
 from whisper_pipeline.lib.audio import iter_windows
 from whisper_pipeline.lib.exports import write_exports
 from whisper_pipeline.lib.records import Segment, Transcript
@@ -34,6 +34,7 @@ def _still_there(storage: PipelineStorage, facts: RecordingFacts) -> Path:
 
 
 @asset(
+    deps=[recording_metadata],
     partitions_def=recordings_partitions,
     group_name="recordings",
     kinds={"whisperx"},
@@ -45,9 +46,8 @@ def transcript(
     storage: PipelineStorage,
     asr: WhisperASR,
     alignment: WordAlignment,
-    recording_metadata: RecordingFacts,
-) -> Output[Transcript]:
-    facts = recording_metadata
+) -> MaterializeResult:
+    facts: RecordingFacts = handed_over(context, storage, "recording_metadata")
     with recording_step(context, storage, "transcribe", facts.duration_s) as step:
         path = _still_there(storage, facts)
         segments: list[Segment] = []
@@ -103,7 +103,7 @@ def transcript(
         if not segments:
             metadata["note"] = "no speech detected"
             context.log.info("%s: no speech detected", facts.recording_id)
-        return Output(result, metadata=metadata)
+        return hand_on(context, storage, result, metadata)
 
 
 def _store(context: AssetExecutionContext, storage: PipelineStorage, result: Transcript) -> None:

@@ -9,7 +9,10 @@ from pydantic import Field
 
 from whisper_pipeline import home
 from whisper_pipeline.lib.registry import RecordingRegistry
+from whisper_pipeline.lib.step_outputs import StepOutputStore
 from whisper_pipeline.lib.warehouse import Warehouse
+
+STEP_OUTPUTS_DIR = "step_outputs"
 
 
 class PipelineStorage(ConfigurableResource):
@@ -34,6 +37,10 @@ class PipelineStorage(ConfigurableResource):
     @property
     def warehouse(self) -> Warehouse:
         return Warehouse(home.warehouse_dir(self.home))
+
+    @property
+    def step_outputs(self) -> StepOutputStore:
+        return StepOutputStore(self.home / STEP_OUTPUTS_DIR)
 
     def outputs_for(self, recording_id: str) -> Path:
         return home.outputs_dir(self.home) / recording_id
