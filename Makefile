@@ -19,3 +19,7 @@ ui: setup
 lint: setup
 	$(VENV)/bin/ruff check whisper_pipeline whisper_pipeline_tests
 	$(VENV)/bin/ruff format --check whisper_pipeline whisper_pipeline_tests
+
+bench: setup
+	$(VENV)/bin/python -m bench.intake
+	$(VENV)/bin/python -m bench.memory
