@@ -22,10 +22,9 @@ from dagster import (
 from whisper_pipeline.assets.summaries import SUMMARY_ASSETS
 from whisper_pipeline.batch import PROCESS_BATCH, process_batch, requested_ids
 from whisper_pipeline.jobs import PROCESS_RECORDING
-from whisper_pipeline.partitions import RECORDINGS_PARTITION
+from whisper_pipeline.partitions import PARTITION_TAG, RECORDINGS_PARTITION
 from whisper_pipeline.sensors.inbox import IntakeSettings, batch_run_requests
 
-PARTITION_TAG = "dagster/partition"
 RUN_LOOKBACK = 20_000  # most recent per-recording runs read to find the latest of each
 IN_FLIGHT = [
     DagsterRunStatus.NOT_STARTED,

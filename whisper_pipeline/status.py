@@ -16,9 +16,9 @@ from whisper_pipeline.assets.step import (
 )
 from whisper_pipeline.jobs import PROCESS_RECORDING
 from whisper_pipeline.lib.progress import format_duration
+from whisper_pipeline.partitions import PARTITION_TAG
 from whisper_pipeline.runner import INTERRUPT_ERRORS, interrupted_message
 
-PARTITION_TAG = "dagster/partition"
 ACTIVE = (
     DagsterRunStatus.STARTED,
     DagsterRunStatus.STARTING,

@@ -77,7 +77,7 @@ def _sinks(context: AssetExecutionContext):
         context.log.info(snapshot.describe())
 
     def to_run_tags(snapshot: ProgressSnapshot) -> None:
-        tags = {**(unsent_worker_tags.pop() if unsent_worker_tags else {})}
+        tags = unsent_worker_tags.pop() if unsent_worker_tags else {}
         context.instance.add_run_tags(context.run.run_id, {**tags, **progress_tags(snapshot)})
 
     def to_python_log(snapshot: ProgressSnapshot) -> None:

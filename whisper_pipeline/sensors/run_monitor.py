@@ -38,11 +38,11 @@ from whisper_pipeline.batch import PROCESS_BATCH
 from whisper_pipeline.jobs import PROCESS_RECORDING
 from whisper_pipeline.lib.processes import hostname, is_running, stop_process
 from whisper_pipeline.lib.progress import format_duration
+from whisper_pipeline.partitions import PARTITION_TAG
 from whisper_pipeline.resources.storage import PipelineStorage
 
 log = logging.getLogger(__name__)
 
-PARTITION_TAG = "dagster/partition"
 MONITOR_STEP = "run_monitor"
 
 
