@@ -36,11 +36,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def long_call(tmp_path, sample_call) -> Path:
-    """Two minutes of real speech: long enough to be caught mid-transcription."""
+    """Four minutes of real speech: long enough to be caught mid-transcription, and to outlast
+    the 10 s progress throttle several times now that CPU transcription runs ~12x real time."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     path = inbox / "long call.wav"
-    subprocess.run(["sox", *[str(sample_call)] * 4, str(path)], check=True)
+    subprocess.run(["sox", *[str(sample_call)] * 8, str(path)], check=True)
     return path
 
 
@@ -186,7 +187,7 @@ def test_healthy_long_step_is_never_flagged_and_shows_progress(home, long_call):
     logs = [
         r.event_log_entry.user_message for r in instance.get_records_for_run(run.run_id).records
     ]
-    progress = [m for m in logs if m.startswith("transcribe: ") and "of 2m00s audio" in m]
+    progress = [m for m in logs if m.startswith("transcribe: ") and "of 4m00s audio" in m]
     assert progress and "segments" in progress[-1] and "elapsed" in progress[0]
 
 
