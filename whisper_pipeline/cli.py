@@ -254,10 +254,68 @@ def _recent_failures(pipeline_home: Path, limit: int = 5) -> list[tuple]:
 
 
 def cmd_samples(args: argparse.Namespace) -> int:
-    from whisper_pipeline.samples import write_samples
+    from whisper_pipeline.samples import write_meeting_set, write_samples
 
-    for path in write_samples(Path(args.folder)):
+    if args.meetings:
+        paths = write_meeting_set(Path(args.folder), args.meetings, seed=args.seed)
+    else:
+        paths = write_samples(Path(args.folder))
+    for path in paths:
         print(path)
+    return 0
+
+
+def _resource_config(run_config: dict, name: str) -> dict:
+    return dict(((run_config.get("resources") or {}).get(name) or {}).get("config") or {})
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score the diarizer (and the ASR, where transcripts exist) on a folder with references."""
+    from whisper_pipeline.evaluate import (
+        evaluate_folder,
+        table_header,
+        table_line,
+        write_report,
+    )
+    from whisper_pipeline.lib.evaluation import summarize
+    from whisper_pipeline.lib.model_cache import MODEL_CACHE
+    from whisper_pipeline.resources.asr import WhisperASR
+    from whisper_pipeline.resources.diarization import SpeakerCounts, SpeakerDiarizer
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        print(f"evaluate: {folder} is not a folder", file=sys.stderr)
+        return 2
+    run_config = load_run_config(args.config)
+    diarizer = SpeakerDiarizer(**_resource_config(run_config, "diarizer"))
+    asr = None if args.no_wer else WhisperASR(**_resource_config(run_config, "asr"))
+    counts = SpeakerCounts(args.num_speakers, args.min_speakers, args.max_speakers)
+    print(table_header(), flush=True)
+    try:
+        results = evaluate_folder(
+            folder,
+            diarizer,
+            asr,
+            counts,
+            collar_s=args.collar,
+            on_file=lambda result: print(table_line(result), flush=True),
+        )
+    finally:
+        MODEL_CACHE.clear(reason="evaluation finished")
+    if not results:
+        print(f"evaluate: no recordings in {folder}", file=sys.stderr)
+        return 2
+    summary = summarize(results)
+    print("\n" + "  ".join(f"{key}={value}" for key, value in summary.items()))
+    report = Path(args.json) if args.json else folder / "evaluation.json"
+    settings = {
+        "backend": diarizer.resolved_backend(),
+        "pipeline": diarizer.pipeline,
+        "collar_s": args.collar,
+        **{k: v for k, v in vars(counts).items() if v is not None},
+    }
+    write_report(report, results, settings)
+    print(f"written: {report}")
     return 0
 
 
@@ -330,7 +388,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     samples = commands.add_parser("samples", help="write the sample recordings into a folder")
     samples.add_argument("folder")
+    samples.add_argument(
+        "--meetings",
+        type=int,
+        default=0,
+        help="instead: this many synthetic meetings (2-4 voices) with RTTM and TXT references",
+    )
+    samples.add_argument("--seed", type=int, default=0, help="seed of the synthetic meetings")
     samples.set_defaults(func=cmd_samples)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="DER/JER/WER/speaker count/speed on a folder with RTTM references"
+    )
+    evaluate.add_argument("folder")
+    evaluate.add_argument("--json", help="report file (default FOLDER/evaluation.json)")
+    evaluate.add_argument("--config", help="run config YAML (resources: diarizer: config: ...)")
+    evaluate.add_argument("--collar", type=float, default=0.25, help="DER collar (seconds)")
+    evaluate.add_argument("--num-speakers", type=int, help="tell the diarizer the count")
+    evaluate.add_argument("--min-speakers", type=int)
+    evaluate.add_argument("--max-speakers", type=int)
+    evaluate.add_argument("--no-wer", action="store_true", help="skip transcription and WER")
+    evaluate.set_defaults(func=cmd_evaluate)
 
     with_instance = commands.add_parser(
         "with-instance", help="prepare DAGSTER_HOME, then run a command (container entry point)"

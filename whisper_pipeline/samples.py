@@ -77,6 +77,48 @@ def _duration_s(path: Path) -> float:
     return float(out.stdout.strip())
 
 
+def speak(voice: Voice, text: str, out_path: Path) -> float:
+    """Say `text` with `voice` into a 16 kHz mono wav, trimmed to its speech; its duration."""
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.wav"
+        subprocess.run(
+            [
+                _tool("espeak-ng"),
+                "-v",
+                voice.espeak_voice,
+                "-p",
+                str(voice.pitch),
+                "-s",
+                str(voice.speed),
+                "-w",
+                str(raw),
+                text,
+            ],
+            check=True,
+        )
+        # resample, and trim espeak's leading/trailing silence so the reference is tight
+        subprocess.run(
+            [
+                _tool("sox"),
+                str(raw),
+                *WAV_16K_MONO,
+                str(out_path),
+                "silence",
+                "1",
+                "0.02",
+                "0.5%",
+                "reverse",
+                "silence",
+                "1",
+                "0.02",
+                "0.5%",
+                "reverse",
+            ],
+            check=True,
+        )
+    return _duration_s(out_path)
+
+
 def synthesize_conversation(
     turns: Sequence[tuple[str, str]], out_path: Path, gap_s: float = 0.5, lead_s: float = 0.5
 ) -> list[SpeakerTurn]:
@@ -93,45 +135,8 @@ def synthesize_conversation(
         pieces.append(lead)
         position = lead_s
         for index, (voice_name, text) in enumerate(turns):
-            voice = VOICES[voice_name]
-            raw = tmpdir / f"raw{index}.wav"
-            subprocess.run(
-                [
-                    _tool("espeak-ng"),
-                    "-v",
-                    voice.espeak_voice,
-                    "-p",
-                    str(voice.pitch),
-                    "-s",
-                    str(voice.speed),
-                    "-w",
-                    str(raw),
-                    text,
-                ],
-                check=True,
-            )
             turn = tmpdir / f"turn{index}.wav"
-            # resample, and trim espeak's leading/trailing silence so the reference is tight
-            subprocess.run(
-                [
-                    _tool("sox"),
-                    str(raw),
-                    *WAV_16K_MONO,
-                    str(turn),
-                    "silence",
-                    "1",
-                    "0.02",
-                    "0.5%",
-                    "reverse",
-                    "silence",
-                    "1",
-                    "0.02",
-                    "0.5%",
-                    "reverse",
-                ],
-                check=True,
-            )
-            length = _duration_s(turn)
+            length = speak(VOICES[voice_name], text, turn)
             reference.append(
                 SpeakerTurn(round(position, 3), round(position + length, 3), voice_name)
             )
@@ -152,3 +157,129 @@ def write_samples(folder: Path) -> list[Path]:
     if not meeting.exists():
         synthesize_conversation(DEMO_CONVERSATION, meeting)
     return [call, meeting]
+
+
+# A wider cast for synthetic meetings (the evaluation set draws 2-4 per file): espeak-ng
+# accents, variants and pitches picked from 80 candidates so that no two of them sound alike to
+# a voice encoder (mean d-vectors below 0.91 cosine similarity). Variants that differ only
+# slightly (en-us+m1 vs en-gb+m3 at similar pitch) are one voice to any listener.
+MEETING_VOICES = (
+    Voice("ann", "en-029+f3", 60, 160),
+    Voice("ben", "en-us+m7", 25, 150),
+    Voice("cat", "en-us+f2", 25, 170),
+    Voice("dan", "en-029+m1", 25, 145),
+    Voice("eve", "en-029+f5", 60, 165),
+    Voice("fred", "en-029+m4", 60, 155),
+    Voice("gina", "en-us+f4", 25, 160),
+    Voice("hugo", "en-gb-scotland+f4", 60, 150),
+)
+
+MEETING_SENTENCES = (
+    "we should move the launch to next month because the vendor is late",
+    "the customer asked for a discount on the annual plan",
+    "I will send the summary to everyone after this call",
+    "our support team closed most of the open tickets last week",
+    "can you share the slides before the board meeting",
+    "the new office opens in the spring if the permits arrive",
+    "marketing wants a bigger budget for the summer campaign",
+    "let us review the hiring plan for the engineering team",
+    "the server costs went down after we changed the storage",
+    "I think the contract needs another legal review",
+    "sales in the northern region are above the forecast",
+    "please check the numbers in the second table again",
+    "the training session is scheduled for Thursday morning",
+    "we agreed to test the product with three pilot customers",
+    "the weather delayed the delivery of the new laptops",
+)
+
+
+@dataclass(frozen=True)
+class MeetingTurn:
+    """One turn of a synthetic meeting: who, what, and the pause before it (negative: overlap)."""
+
+    voice: Voice
+    text: str
+    gap_s: float
+
+
+def random_meeting(rng, num_speakers: int, num_turns: int) -> list[MeetingTurn]:
+    """Turns of 1-8 s by `num_speakers` distinct voices; about one turn in four overlaps the
+    previous one by up to a second. `rng` is a `random.Random`, so a seed gives the same set."""
+    cast = rng.sample(MEETING_VOICES, num_speakers)
+    words = " ".join(MEETING_SENTENCES).split()
+    turns: list[MeetingTurn] = []
+    previous: Voice | None = None
+    for _ in range(num_turns):
+        voice = rng.choice([v for v in cast if v is not previous] or cast)
+        target_s = rng.uniform(1.0, 8.0)
+        count = max(2, round(target_s * voice.speed / 60 * 0.9))
+        start = rng.randrange(len(words))
+        text = " ".join(words[(start + i) % len(words)] for i in range(count))
+        gap = -rng.uniform(0.3, 1.0) if turns and rng.random() < 0.25 else rng.uniform(0.2, 1.2)
+        turns.append(MeetingTurn(voice, text, round(gap, 2)))
+        previous = voice
+    return turns
+
+
+def synthesize_meeting(turns: Sequence[MeetingTurn], out_path: Path) -> list[SpeakerTurn]:
+    """Mix the turns into one 16 kHz mono wav (overlapping where a gap is negative); the
+    reference speaker turns, labelled with the voice names."""
+    import wave
+
+    import numpy as np
+
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    rate = 16_000
+    placed: list[tuple[int, np.ndarray]] = []
+    reference: list[SpeakerTurn] = []
+    position_s = 0.5
+    with tempfile.TemporaryDirectory() as tmp:
+        for index, turn in enumerate(turns):
+            piece = Path(tmp) / f"turn{index}.wav"
+            speak(turn.voice, turn.text, piece)
+            with wave.open(str(piece)) as reader:
+                samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16)
+            if index:
+                position_s = max(reference[-1].start_s + 0.2, reference[-1].end_s + turn.gap_s)
+            start = round(position_s * rate)
+            placed.append((start, samples.astype(np.float32)))
+            reference.append(
+                SpeakerTurn(
+                    round(start / rate, 3), round((start + len(samples)) / rate, 3), turn.voice.name
+                )
+            )
+    mix = np.zeros(max(start + len(s) for start, s in placed) + rate // 2, dtype=np.float32)
+    for start, samples in placed:
+        mix[start : start + len(samples)] += samples
+    mix = np.clip(mix, -32768, 32767).astype(np.int16)
+    with wave.open(str(out_path), "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes(mix.tobytes())
+    return reference
+
+
+def write_meeting_set(folder: Path, count: int, seed: int = 0) -> list[Path]:
+    """`count` synthetic meetings (2-4 voices, 12-24 turns) with their references: `<name>.wav`,
+    `<name>.rttm` (who spoke when) and `<name>.txt` (what was said), the layout the evaluation
+    command reads."""
+    import random
+
+    from whisper_pipeline.lib.evaluation import write_rttm
+
+    rng = random.Random(seed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for index in range(count):
+        num_speakers = rng.choice((2, 2, 3, 3, 4))
+        turns = random_meeting(rng, num_speakers, rng.randrange(12, 25))
+        name = f"meeting_{seed:03d}_{index:02d}_{num_speakers}spk"
+        path = folder / f"{name}.wav"
+        reference = synthesize_meeting(turns, path)
+        write_rttm(folder / f"{name}.rttm", name, reference)
+        (folder / f"{name}.txt").write_text(" ".join(turn.text for turn in turns) + "\n")
+        written.append(path)
+    return written

@@ -98,9 +98,11 @@ def test_results_land_in_warehouse_exports_and_asset_metadata(
     assert metadata["model"].value == "tiny.en (bundled)" and metadata["device"].value == "cpu"
     assert metadata["word_timestamps"].value == "whisper"
     diarization = instance.get_latest_materialization_event(AssetKey("diarization"))
-    assert "diarization skipped" in diarization.asset_materialization.metadata["note"].value
+    diarized = diarization.asset_materialization.metadata
+    assert diarized["status"].value == "diarized" and diarized["backend"].value == "offline"
+    assert diarized["speakers"].value == 2 and diarized["realtime_factor"].value > 5
     folder = storage.outputs_for(recording_id)
-    assert sorted(p.suffix for p in folder.iterdir()) == [".json", ".srt", ".txt", ".vtt"]
+    assert sorted(p.suffix for p in folder.iterdir()) == [".json", ".rttm", ".srt", ".txt", ".vtt"]
     document = json.loads((folder / f"{recording_id}.json").read_text())
     assert (
         len(document["segments"])
@@ -109,7 +111,8 @@ def test_results_land_in_warehouse_exports_and_asset_metadata(
         )[0][0]
     )
     stats = count(storage.warehouse, "SELECT speaker, words, talk_time_s FROM speaker_stats")
-    assert len(stats) == 1 and stats[0][0] == "unattributed" and stats[0][1] > 50
+    assert sorted(s[0] for s in stats) == ["SPEAKER_00", "SPEAKER_01"]
+    assert all(s[1] > 10 and s[2] > 5 for s in stats)
     silence = count(storage.warehouse, "SELECT silence_ratio FROM recordings")[0][0]
     assert 0.1 < silence < 0.5  # the call starts with 6.7 s of silence
 
@@ -188,7 +191,16 @@ def test_a_file_deleted_after_registration_fails_with_a_clear_message(
 
 
 @pytest.mark.parametrize(
-    "view", ["recordings", "segments", "words", "speaker_turns", "speaker_stats", "failures"]
+    "view",
+    [
+        "recordings",
+        "segments",
+        "words",
+        "speaker_turns",
+        "speaker_embeddings",
+        "speaker_stats",
+        "failures",
+    ],
 )
 def test_documented_columns_are_the_views_columns(view, tmp_path):
     from whisper_pipeline_tests.docs_tables import documented_columns

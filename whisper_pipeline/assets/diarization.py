@@ -1,15 +1,56 @@
-"""Step 3: who spoke when (speaker turns), or a clear note that diarization was skipped."""
+"""Step 3: who spoke when (speaker turns), a voice vector per speaker, and names for the
+voices the voices folder knows; or a clear note that diarization was switched off."""
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
 
 from whisper_pipeline.assets.metadata import RecordingFacts, recording_metadata
 from whisper_pipeline.assets.step import hand_on, handed_over, recording_step
 from whisper_pipeline.assets.transcript import _still_there
 from whisper_pipeline.lib.audio import load_audio
 from whisper_pipeline.lib.records import Diarization
+from whisper_pipeline.lib.voices import VECTOR_DIMENSION
 from whisper_pipeline.partitions import recordings_partitions
-from whisper_pipeline.resources.diarization import NOT_CONFIGURED, SpeakerDiarizer
+from whisper_pipeline.resources.diarization import DISABLED, SpeakerCounts, SpeakerDiarizer
 from whisper_pipeline.resources.storage import PipelineStorage
+
+
+class DiarizationConfig(Config):
+    """This recording's speaker count, when known (overrides the diarizer resource's)."""
+
+    num_speakers: int | None = Field(default=None, description="Exact number of speakers.")
+    min_speakers: int | None = Field(default=None, description="At least this many speakers.")
+    max_speakers: int | None = Field(default=None, description="At most this many speakers.")
+
+
+def turn_rows(recording_id: str, result: Diarization) -> list[dict]:
+    return [
+        {
+            "recording_id": recording_id,
+            "turn_index": index,
+            "speaker": turn.speaker,
+            "start_s": turn.start_s,
+            "end_s": turn.end_s,
+            "duration_s": round(turn.duration_s, 3),
+            "backend": result.backend,
+        }
+        for index, turn in enumerate(result.turns)
+    ]
+
+
+def embedding_rows(recording_id: str, result: Diarization) -> list[dict]:
+    return [
+        {
+            "recording_id": recording_id,
+            "speaker": speaker,
+            "named": speaker in result.named,
+            "match_similarity": result.named.get(speaker),
+            "dimension": len(vector),
+            "vector": list(vector),
+            "encoder": f"resemblyzer-{VECTOR_DIMENSION}",
+        }
+        for speaker, vector in sorted(result.voice_vectors.items())
+    ]
 
 
 @asset(
@@ -18,51 +59,45 @@ from whisper_pipeline.resources.storage import PipelineStorage
     group_name="recordings",
     kinds={"pyannote"},
     pool="gpu",
-    description="Speaker turns from a pyannote pipeline; skipped (with the reason) when none is configured.",
+    description="Speaker turns (offline bundled models by default, or a pretrained pyannote pipeline), a voice vector per speaker, named voices.",
 )
 def diarization(
     context: AssetExecutionContext,
+    config: DiarizationConfig,
     storage: PipelineStorage,
     diarizer: SpeakerDiarizer,
 ) -> MaterializeResult:
     facts: RecordingFacts = handed_over(context, storage, "recording_metadata")
     with recording_step(context, storage, "diarization", facts.duration_s) as step:
-        if not diarizer.pipeline:
-            result = Diarization(backend="none", skipped_reason=NOT_CONFIGURED)
+        cache = "not used"
+        if diarizer.resolved_backend() == "none":
+            result = Diarization(backend="none", skipped_reason=DISABLED)
         else:
             path = _still_there(storage, facts)
+            counts = SpeakerCounts(config.num_speakers, config.min_speakers, config.max_speakers)
             with diarizer.borrow() as loaded:
                 result = diarizer.diarize(
-                    loaded.model, load_audio(path), on_progress=lambda at: step.progress.update(at)
+                    loaded.model,
+                    load_audio(path),
+                    counts,
+                    on_progress=lambda at: step.progress.update(at),
                 )
             cache = "hit" if loaded.cache_hit else f"miss (loaded in {loaded.load_seconds:.1f}s)"
         storage.warehouse.write(
-            "speaker_turns",
-            step.recording_id,
-            [
-                {
-                    "recording_id": step.recording_id,
-                    "turn_index": index,
-                    "speaker": turn.speaker,
-                    "start_s": turn.start_s,
-                    "end_s": turn.end_s,
-                    "duration_s": round(turn.duration_s, 3),
-                    "backend": result.backend,
-                }
-                for index, turn in enumerate(result.turns)
-            ],
+            "speaker_turns", step.recording_id, turn_rows(step.recording_id, result)
+        )
+        storage.warehouse.write(
+            "speaker_embeddings", step.recording_id, embedding_rows(step.recording_id, result)
         )
         if result.skipped:
             context.log.warning("diarization skipped: %s", result.skipped_reason)
-            return hand_on(
-                context,
-                storage,
-                result,
-                {
-                    "status": "skipped",
-                    "note": f"diarization skipped: {result.skipped_reason}",
-                },
-            )
+            metadata = {
+                "status": "skipped",
+                "note": f"diarization skipped: {result.skipped_reason}",
+            }
+            return hand_on(context, storage, result, metadata)
+        audio_s = float(result.extra.get("audio_s") or facts.duration_s or 0.0)
+        named = ", ".join(f"{name} ({similarity:.2f})" for name, similarity in result.named.items())
         return hand_on(
             context,
             storage,
@@ -71,9 +106,13 @@ def diarization(
                 "status": "diarized",
                 "backend": result.backend,
                 "speakers": MetadataValue.int(len(result.speakers)),
-                "speaker_labels": ", ".join(result.speakers),
+                "speaker_labels": ", ".join(result.speakers) or "none (no speech)",
+                "named_voices": named or "none",
                 "turns": MetadataValue.int(len(result.turns)),
                 "diarize_s": MetadataValue.float(float(result.seconds)),
+                "realtime_factor": MetadataValue.float(
+                    round(audio_s / result.seconds, 1) if result.seconds else 0.0
+                ),
                 "model_cache": cache,
             },
         )

@@ -64,6 +64,8 @@ class Diarization:
     backend: str = "none"
     skipped_reason: str | None = None
     seconds: float = 0.0
+    voice_vectors: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    named: dict[str, float] = field(default_factory=dict)  # name given -> voice similarity
     extra: dict[str, object] = field(default_factory=dict)
 
     @property

@@ -94,6 +94,17 @@ TABLES: dict[str, pa.Schema] = {
             ("backend", pa.string()),
         ]
     ),
+    "speaker_embeddings": pa.schema(
+        [
+            ("recording_id", pa.string()),
+            ("speaker", pa.string()),
+            ("named", pa.bool_()),
+            ("match_similarity", pa.float64()),
+            ("dimension", pa.int32()),
+            ("vector", pa.list_(pa.float32())),
+            ("encoder", pa.string()),
+        ]
+    ),
     "speaker_stats": pa.schema(
         [
             ("recording_id", pa.string()),
@@ -148,7 +159,15 @@ TABLES: dict[str, pa.Schema] = {
 }
 
 # Views people query. `recordings` joins what each step wrote about a recording.
-_TABLE_VIEWS = ("segments", "words", "speaker_turns", "speaker_stats", "failures", "daily_totals")
+_TABLE_VIEWS = (
+    "segments",
+    "words",
+    "speaker_turns",
+    "speaker_embeddings",
+    "speaker_stats",
+    "failures",
+    "daily_totals",
+)
 _RECORDINGS_VIEW = """
 CREATE OR REPLACE VIEW recordings AS
 SELECT f.recording_id, f.source_name, f.source_path, f.content_sha256, f.size_bytes,

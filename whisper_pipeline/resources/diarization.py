@@ -1,11 +1,13 @@
-"""The speaker-diarization model family as a Dagster resource."""
+"""The speaker-diarization model family as a Dagster resource: the offline backend (bundled
+weights, the default) or a configured pretrained pyannote pipeline."""
 
 from __future__ import annotations
 
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -13,23 +15,77 @@ from pydantic import Field
 from whisper_pipeline.lib.audio import SAMPLE_RATE
 from whisper_pipeline.lib.errors import ConfigurationError
 from whisper_pipeline.lib.records import Diarization, SpeakerTurn
+from whisper_pipeline.lib.voices import (
+    VoiceEncoder,
+    VoiceLibrary,
+    load_voice_library,
+    name_speakers,
+    speaker_vectors,
+)
 from whisper_pipeline.resources.cached_model import CachedModelResource
 
-NOT_CONFIGURED = (
-    "no diarization pipeline configured; set resources.diarizer.config.pipeline to a pyannote"
-    " pipeline (a Hugging Face name such as pyannote/speaker-diarization-community-1 with the"
-    " HF_TOKEN environment variable, or a local pipeline folder)"
-)
+DISABLED = "diarization is disabled (resources.diarizer.config.backend is 'none')"
+
+
+@dataclass(frozen=True)
+class SpeakerCounts:
+    """What is known about how many people speak (None: automatic)."""
+
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+
+    def override(self, other: SpeakerCounts | None) -> SpeakerCounts:
+        """`other`'s values where it sets them (a recording's own over the run's)."""
+        if other is None:
+            return self
+        if other.num_speakers is not None:
+            return other
+        return SpeakerCounts(
+            self.num_speakers
+            if other.min_speakers is None and other.max_speakers is None
+            else None,
+            other.min_speakers if other.min_speakers is not None else self.min_speakers,
+            other.max_speakers if other.max_speakers is not None else self.max_speakers,
+        )
+
+    def check(self) -> None:
+        for name, value in vars(self).items():
+            if value is not None and value < 1:
+                raise ConfigurationError(f"{name} must be at least 1 (got {value})")
+        if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
+            raise ConfigurationError(
+                f"min_speakers ({self.min_speakers}) is larger than max_speakers ({self.max_speakers})"
+            )
+
+
+@dataclass
+class LoadedDiarizer:
+    """What the cache holds: the pyannote pipeline, the voice encoder, and the named voices."""
+
+    pipeline: Any
+    encoder: VoiceEncoder
+    voices: VoiceLibrary | None
+    backend: str
 
 
 class SpeakerDiarizer(CachedModelResource):
-    """Who spoke when: a pyannote.audio pipeline, loaded through the shared model cache."""
+    """Who spoke when, loaded through the shared model cache."""
 
+    backend: Literal["auto", "offline", "pyannote", "none"] = Field(
+        default="auto",
+        description=(
+            "offline: bundled models only (whisperx's segmentation model + Resemblyzer voice"
+            " vectors), nothing downloaded. pyannote: the pretrained pipeline named in"
+            " `pipeline`. auto: pyannote when `pipeline` is set, else offline. none: skip."
+        ),
+    )
     pipeline: str | None = Field(
         default=None,
         description=(
-            "pyannote pipeline: a Hugging Face name (needs the token in hf_token_env) or a local"
-            " folder with config.yaml. None skips diarization, saying so in the step's metadata."
+            "pyannote pipeline for the pyannote backend: a Hugging Face name such as"
+            " pyannote/speaker-diarization-community-1 (needs the token) or a local folder with"
+            " config.yaml (offline servers)."
         ),
     )
     hf_token: str | None = Field(
@@ -44,7 +100,8 @@ class SpeakerDiarizer(CachedModelResource):
         default=None, description="Hugging Face cache folder for pipeline weights."
     )
     num_speakers: int | None = Field(
-        default=None, description="Exact number of speakers, when known."
+        default=None,
+        description="Exact number of speakers in every recording of the run, when known (a recording's own diarization config overrides it).",
     )
     min_speakers: int | None = Field(
         default=None, description="Lower bound on the number of speakers."
@@ -52,59 +109,126 @@ class SpeakerDiarizer(CachedModelResource):
     max_speakers: int | None = Field(
         default=None, description="Upper bound on the number of speakers."
     )
+    voices_dir: str | None = Field(
+        default=None,
+        description="Folder of labelled voice samples (voices/<Name>.wav, several per name allowed as <Name>_2.wav or voices/<Name>/*.wav); matching speakers are labelled with the name.",
+    )
+    voice_match_threshold: float = Field(
+        default=0.8,
+        description="Cosine similarity of voice vectors at or above which a speaker gets a sample's name.",
+    )
+
+    def resolved_backend(self) -> str:
+        if self.backend == "auto":
+            return "pyannote" if self.pipeline else "offline"
+        return self.backend
+
+    def counts(self) -> SpeakerCounts:
+        return SpeakerCounts(self.num_speakers, self.min_speakers, self.max_speakers)
 
     def cache_key(self) -> tuple:
-        return ("diarization", self.pipeline, self.resolved_device(), self.cache_dir)
+        return (
+            "diarization",
+            self.resolved_backend(),
+            self.pipeline,
+            self.resolved_device(),
+            self.cache_dir,
+            self.voices_dir,
+        )
 
-    def load_model(self) -> Any:
-        from whisperx.diarize import DiarizationPipeline
+    def load_model(self) -> LoadedDiarizer:
+        backend = self.resolved_backend()
+        if backend == "none":
+            raise ConfigurationError(DISABLED)
+        device = self.resolved_device()
+        encoder = VoiceEncoder(device)
+        if backend == "offline":
+            from whisper_pipeline.lib.offline_diarization import build_offline_pipeline
 
+            pipeline = build_offline_pipeline(encoder, device)
+        else:
+            pipeline = self._load_pretrained(device)
+        voices = load_voice_library(self.voices_dir, encoder) if self.voices_dir else None
+        return LoadedDiarizer(pipeline, encoder, voices, backend)
+
+    def _load_pretrained(self, device: str) -> Any:
+        import torch
+        from pyannote.audio import Pipeline
+
+        if not self.pipeline:
+            raise ConfigurationError(
+                "the pyannote diarization backend needs resources.diarizer.config.pipeline: a"
+                " Hugging Face name with the HF_TOKEN environment variable, or a local folder"
+            )
         token = self.hf_token or os.environ.get(self.hf_token_env) or None
         try:
-            return DiarizationPipeline(
-                model_name=self.pipeline,
-                token=token,
-                device=self.resolved_device(),
-                cache_dir=self.cache_dir,
+            pipeline = Pipeline.from_pretrained(
+                self.pipeline, token=token, cache_dir=self.cache_dir
             )
+            if pipeline is None:
+                raise ValueError("pyannote returned no pipeline")
+            return pipeline.to(torch.device(device))
         except Exception as error:
             hint = "" if token else f" and set {self.hf_token_env} to a Hugging Face token"
             raise ConfigurationError(
                 f"diarization pipeline {self.pipeline!r} could not be loaded"
-                f" ({type(error).__name__}: {error}). Download it beforehand{hint}, or point"
-                " diarizer.pipeline at a local folder (see docs/configuration.md)"
+                f" ({type(error).__name__}: {error}). Download it beforehand{hint}, point"
+                " diarizer.pipeline at a local folder, or use backend: offline (see"
+                " docs/diarization.md)"
             ) from error
 
-    def release_model(self, model: Any) -> None:
+    def release_model(self, model: LoadedDiarizer) -> None:
         import torch
 
-        model.model.to(torch.device("cpu"))
+        model.encoder.encoder.to(torch.device("cpu"))
+        if hasattr(model.pipeline, "to"):
+            model.pipeline.to(torch.device("cpu"))
 
     def diarize(
-        self, loaded: Any, audio: np.ndarray, on_progress: Callable[[float], None] | None = None
+        self,
+        loaded: LoadedDiarizer,
+        audio: np.ndarray,
+        counts: SpeakerCounts | None = None,
+        on_progress: Callable[[float], None] | None = None,
     ) -> Diarization:
-        """Speaker turns of `audio`; `on_progress(position_s)` as pyannote moves through it."""
+        """Speaker turns of `audio` (overlaps kept), a voice vector per speaker, and names
+        from the voices folder; `on_progress(position_s)` as the pipeline moves along."""
+        from whisper_pipeline.lib.offline_diarization import progress_hook
+
+        counts = self.counts().override(counts)
+        counts.check()
         started = time.monotonic()
         duration_s = len(audio) / SAMPLE_RATE
+        turns: tuple[SpeakerTurn, ...] = ()
+        if len(audio) >= SAMPLE_RATE // 2:  # pyannote needs some audio to look at
+            import torch
 
-        def progress(percent: float) -> None:
-            if on_progress is not None:
-                on_progress(duration_s * min(percent, 100.0) / 100.0)
-
-        frame = loaded(
-            audio,
-            num_speakers=self.num_speakers,
-            min_speakers=self.min_speakers,
-            max_speakers=self.max_speakers,
-            progress_callback=progress,
-        )
-        turns = tuple(
-            SpeakerTurn(round(float(row.start), 3), round(float(row.end), 3), str(row.speaker))
-            for row in frame.itertuples()
-        )
+            output = loaded.pipeline(
+                {"waveform": torch.from_numpy(audio[None, :]), "sample_rate": SAMPLE_RATE},
+                num_speakers=counts.num_speakers,
+                min_speakers=counts.min_speakers,
+                max_speakers=counts.max_speakers,
+                hook=progress_hook(duration_s, on_progress),
+            )
+            annotation = getattr(output, "speaker_diarization", output)
+            turns = tuple(
+                SpeakerTurn(round(segment.start, 3), round(segment.end, 3), str(label))
+                for segment, _, label in annotation.itertracks(yield_label=True)
+            )
+        vectors = speaker_vectors(loaded.encoder, audio, turns)
+        names: dict[str, tuple[str, float]] = {}
+        if loaded.voices is not None:
+            names = name_speakers(vectors, loaded.voices, self.voice_match_threshold)
+            turns = tuple(
+                SpeakerTurn(t.start_s, t.end_s, names[t.speaker][0]) if t.speaker in names else t
+                for t in turns
+            )
+            vectors = {names.get(s, (s,))[0]: v for s, v in vectors.items()}
         return Diarization(
             turns=turns,
-            backend=f"pyannote:{self.pipeline}",
+            backend="offline" if loaded.backend == "offline" else f"pyannote:{self.pipeline}",
             seconds=round(time.monotonic() - started, 3),
-            extra={"audio_s": len(audio) / SAMPLE_RATE},
+            voice_vectors={s: tuple(float(x) for x in v) for s, v in vectors.items()},
+            named={name: similarity for name, similarity in names.values()},
+            extra={"audio_s": duration_s},
         )

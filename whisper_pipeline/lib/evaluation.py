@@ -1,0 +1,158 @@
+"""Scoring against references nobody in this project wrote: RTTM speaker turns, STM or TXT
+transcripts; DER and JER with pyannote.metrics, WER with jiwer."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from whisper_pipeline.lib.records import SpeakerTurn
+
+
+def write_rttm(path: Path, uri: str, turns: Sequence[SpeakerTurn]) -> None:
+    """The NIST RTTM lines for `turns` (the format pyannote and dscore read)."""
+    lines = [
+        f"SPEAKER {uri} 1 {turn.start_s:.3f} {turn.duration_s:.3f} <NA> <NA> {turn.speaker} <NA> <NA>"
+        for turn in sorted(turns, key=lambda t: t.start_s)
+    ]
+    Path(path).write_text("\n".join(lines) + ("\n" if lines else ""))
+
+
+def read_rttm(path: Path) -> list[SpeakerTurn]:
+    """Speaker turns of an RTTM file (every SPEAKER line, whatever its file id)."""
+    turns = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        fields = line.split()
+        if not fields or fields[0] != "SPEAKER":
+            continue
+        if len(fields) < 8:
+            raise ValueError(f"{path}:{number}: an RTTM SPEAKER line needs at least 8 fields")
+        start, duration = float(fields[3]), float(fields[4])
+        turns.append(SpeakerTurn(start, start + duration, fields[7]))
+    return turns
+
+
+def read_reference_text(path: Path) -> str:
+    """The words of a reference transcript: an STM file (text after the 6th field, skipping
+    ignore-time-segments) or plain text."""
+    text = Path(path).read_text()
+    if Path(path).suffix.lower() != ".stm":
+        return text
+    words = []
+    for line in text.splitlines():
+        fields = line.split(maxsplit=6)
+        if line.startswith(";;") or len(fields) < 7 or fields[2] == "inter_segment_gap":
+            continue
+        words.append(re.sub(r"<[^>]*>", " ", fields[6]))
+    return " ".join(words)
+
+
+def normalize_words(text: str) -> str:
+    """Lower case, no punctuation, single spaces: WER counts words, not typography."""
+    text = re.sub(r"[^\w' ]+", " ", text.lower().replace("-", " "))
+    return " ".join(text.split())
+
+
+def _annotation(turns: Sequence[SpeakerTurn]):
+    from pyannote.core import Annotation, Segment
+
+    annotation = Annotation()
+    for index, turn in enumerate(turns):
+        if turn.end_s > turn.start_s:
+            annotation[Segment(turn.start_s, turn.end_s), index] = turn.speaker
+    return annotation
+
+
+@dataclass(frozen=True)
+class DiarizationScore:
+    der: float
+    jer: float
+    missed_s: float
+    false_alarm_s: float
+    confusion_s: float
+    reference_speakers: int
+    found_speakers: int
+
+    @property
+    def count_error(self) -> int:
+        return self.found_speakers - self.reference_speakers
+
+
+def score_diarization(
+    reference: Sequence[SpeakerTurn], found: Sequence[SpeakerTurn], collar_s: float = 0.25
+) -> DiarizationScore:
+    """DER (overlap scored, `collar_s` forgiven around reference boundaries, pyannote's
+    convention of a collar given as its total width) and JER."""
+    from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
+
+    ref, hyp = _annotation(reference), _annotation(found)
+    der_metric = DiarizationErrorRate(collar=collar_s, skip_overlap=False)
+    components = der_metric(ref, hyp, detailed=True)
+    jer = JaccardErrorRate(collar=collar_s, skip_overlap=False)(ref, hyp) if reference else 0.0
+    return DiarizationScore(
+        der=round(float(components["diarization error rate"]), 4),
+        jer=round(float(jer), 4),
+        missed_s=round(float(components["missed detection"]), 3),
+        false_alarm_s=round(float(components["false alarm"]), 3),
+        confusion_s=round(float(components["confusion"]), 3),
+        reference_speakers=len({turn.speaker for turn in reference}),
+        found_speakers=len({turn.speaker for turn in found}),
+    )
+
+
+def word_error_rate(reference_text: str, found_text: str) -> float:
+    """WER of normalized words (1.0 when the reference is empty but words were found)."""
+    import jiwer
+
+    reference, found = normalize_words(reference_text), normalize_words(found_text)
+    if not reference:
+        return 0.0 if not found else 1.0
+    return round(float(jiwer.wer(reference, found or "")), 4)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One recording's evaluation row (the JSON the evaluate command writes)."""
+
+    file: str
+    audio_s: float
+    diarize_s: float
+    realtime_factor: float
+    der: float | None = None
+    jer: float | None = None
+    missed_s: float | None = None
+    false_alarm_s: float | None = None
+    confusion_s: float | None = None
+    reference_speakers: int | None = None
+    found_speakers: int | None = None
+    count_error: int | None = None
+    wer: float | None = None
+    transcribe_s: float | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def summarize(results: Sequence[FileResult]) -> dict[str, object]:
+    """Means over the scored files, share of files whose speaker count is right, and the
+    diarization speed over all audio."""
+
+    def mean(values: list[float]) -> float | None:
+        return round(sum(values) / len(values), 4) if values else None
+
+    scored = [r for r in results if r.der is not None]
+    audio = sum(r.audio_s for r in results)
+    seconds = sum(r.diarize_s for r in results)
+    return {
+        "files": len(results),
+        "mean_der": mean([r.der for r in scored]),
+        "mean_jer": mean([r.jer for r in scored if r.jer is not None]),
+        "count_right": mean([float(r.count_error == 0) for r in scored]),
+        "mean_abs_count_error": mean([abs(r.count_error or 0) for r in scored]),
+        "mean_wer": mean([r.wer for r in results if r.wer is not None]),
+        "audio_s": round(audio, 1),
+        "diarize_s": round(seconds, 1),
+        "realtime_factor": round(audio / seconds, 1) if seconds else None,
+    }

@@ -1,0 +1,176 @@
+"""Speaker diarization from weights that ship in installed packages: whisperx's pyannote
+segmentation model (3 local speakers per 5 s window) finds who speaks when inside each window,
+Resemblyzer's d-vector encoder tells voices apart across windows, and pyannote.audio's
+SpeakerDiarization pipeline stitches the windows together (overlap included)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from whisper_pipeline.lib.audio import SAMPLE_RATE
+from whisper_pipeline.lib.speaker_count import cluster_voices
+from whisper_pipeline.lib.voices import VECTOR_DIMENSION, VoiceEncoder
+
+ENVELOPE_BANDS = 40
+
+
+def segmentation_model_path() -> str:
+    """whisperx's bundled pyannote segmentation checkpoint."""
+    import whisperx
+
+    return os.path.join(os.path.dirname(whisperx.__file__), "assets", "pytorch_model.bin")
+
+
+class WindowVoiceEmbedding:
+    """What pyannote's pipeline expects from an embedding model, built from Resemblyzer: a
+    (batch, 1, samples) waveform batch and (batch, frames) activity masks in, one row per item
+    out (NaN where the mask holds too little speech). A row is the d-vector followed by the
+    voice's pitch (median log F0) and spectral envelope (mean log-mel, level removed): on short
+    windows the d-vector alone confuses voices that pitch and timbre tell apart."""
+
+    sample_rate = SAMPLE_RATE
+    metric = "cosine"
+    dimension = VECTOR_DIMENSION + 1 + ENVELOPE_BANDS
+
+    def __init__(self, encoder: VoiceEncoder, min_speech_s: float = 0.3) -> None:
+        self.encoder = encoder
+        self.min_num_samples = round(min_speech_s * SAMPLE_RATE)
+
+    def __call__(self, waveforms, masks=None) -> np.ndarray:
+        waves = waveforms[:, 0].cpu().numpy()
+        batch, num_samples = waves.shape
+        result = np.full((batch, self.dimension), np.nan, dtype=np.float32)
+        if masks is None:
+            keep, pieces = list(range(batch)), list(waves)
+        else:
+            frames = masks.cpu().numpy() > 0.5
+            sample_frame = np.minimum(
+                (np.arange(num_samples) * frames.shape[1]) // num_samples, frames.shape[1] - 1
+            )
+            keep, pieces = [], []
+            for index in range(batch):
+                if not frames[index].any():
+                    continue  # an inactive local speaker: nothing to embed
+                speech = waves[index][frames[index][sample_frame]]
+                if len(speech) >= self.min_num_samples:
+                    keep.append(index)
+                    pieces.append(speech)
+        if keep:
+            result[keep, :VECTOR_DIMENSION] = self.encoder.embed(pieces)
+            result[keep, VECTOR_DIMENSION:] = np.stack([pitch_and_envelope(p) for p in pieces])
+        return result
+
+
+def pitch_and_envelope(speech: np.ndarray) -> np.ndarray:
+    """Median log F0 over the louder frames, then the mean log-mel envelope (mean removed)."""
+    import librosa
+
+    f0 = librosa.yin(speech, fmin=60, fmax=420, sr=SAMPLE_RATE, frame_length=1024, hop_length=320)
+    rms = librosa.feature.rms(y=speech, frame_length=1024, hop_length=320)[0][: len(f0)]
+    voiced = f0[: len(rms)][rms >= np.percentile(rms, 40)]
+    mel = librosa.feature.melspectrogram(
+        y=speech, sr=SAMPLE_RATE, n_fft=400, hop_length=160, n_mels=ENVELOPE_BANDS
+    )
+    energy = mel.sum(axis=0)
+    envelope = np.log(mel[:, energy >= np.percentile(energy, 40)] + 1e-6).mean(axis=1)
+    return np.concatenate(
+        [[np.log(np.median(voiced if len(voiced) else f0))], envelope - envelope.mean()]
+    )
+
+
+@dataclass(frozen=True)
+class OfflineSettings:
+    """The offline backend's knobs; one set for every recording (not tuned per file)."""
+
+    segmentation_step: float = 0.25  # window step as a share of the 5 s window
+    onset: float = 0.5  # segmentation activation threshold
+    min_duration_off: float = 0.0
+    embedding_batch_size: int = 32
+    segmentation_batch_size: int = 32
+
+
+def build_offline_pipeline(
+    encoder: VoiceEncoder, device: str = "cpu", settings: OfflineSettings | None = None
+):
+    """A ready pyannote SpeakerDiarization made of the bundled models (nothing downloaded)."""
+    import torch
+    from pyannote.audio import Audio, Inference, Model, Pipeline
+    from pyannote.audio.pipelines.clustering import BaseClustering
+    from pyannote.audio.pipelines.speaker_diarization import SpeakerDiarization
+    from pyannote.pipeline.parameter import ParamDict, Uniform
+
+    settings = settings or OfflineSettings()
+
+    class VoiceClustering(BaseClustering):
+        """Window-level voice rows grouped into speakers by `cluster_voices`; windows are then
+        assigned to the nearest speaker by d-vector alone (the part comparable by cosine)."""
+
+        expects_num_clusters = False
+
+        def cluster(self, embeddings, min_clusters, max_clusters, num_clusters=None):
+            return cluster_voices(embeddings, min_clusters, max_clusters, num_clusters)
+
+        def assign_embeddings(self, embeddings, *args, **kwargs):
+            return super().assign_embeddings(embeddings[..., :VECTOR_DIMENSION], *args, **kwargs)
+
+    class OfflineSpeakerDiarization(SpeakerDiarization):
+        # SpeakerDiarization.__init__ insists on loading a PLDA and a named embedding model;
+        # this sets up the same attributes from objects already in memory.
+        def __init__(self) -> None:
+            Pipeline.__init__(self)
+            model = Model.from_pretrained(segmentation_model_path())
+            model.to(torch.device(device))
+            self.legacy = False
+            self.segmentation_model = "whisperx/assets/pytorch_model.bin"
+            self.segmentation_step = settings.segmentation_step
+            self.embedding = "resemblyzer"
+            self.embedding_batch_size = settings.embedding_batch_size
+            self.embedding_exclude_overlap = True
+            self.plda = None
+            self._plda = None
+            self.klustering = "VoiceClustering"
+            self.der_variant = {"collar": 0.0, "skip_overlap": False}
+            duration = model.specifications.duration
+            self._segmentation = Inference(
+                model,
+                duration=duration,
+                step=settings.segmentation_step * duration,
+                skip_aggregation=True,
+                batch_size=settings.segmentation_batch_size,
+            )
+            self.segmentation = ParamDict(
+                threshold=Uniform(0.1, 0.9), min_duration_off=Uniform(0.0, 1.0)
+            )
+            self._embedding = WindowVoiceEmbedding(encoder)
+            self._audio = Audio(sample_rate=SAMPLE_RATE, mono="downmix")
+            self.clustering = VoiceClustering(metric="cosine")
+            self._expects_num_speakers = False
+
+    pipeline = OfflineSpeakerDiarization()
+    pipeline.instantiate(
+        {
+            "segmentation": {
+                "threshold": settings.onset,
+                "min_duration_off": settings.min_duration_off,
+            }
+        }
+    )
+    return pipeline
+
+
+def progress_hook(duration_s: float, on_progress: Callable[[float], None] | None):
+    """A pyannote pipeline hook turning its step/batch callbacks into an estimated position in
+    the audio (segmentation ~ first 40 %, embeddings the rest)."""
+    shares = {"segmentation": (0.0, 0.4), "embeddings": (0.4, 0.6)}
+
+    def hook(step_name, step_artifact, file=None, total=None, completed=None):
+        if on_progress is None or step_name not in shares or not total or completed is None:
+            return
+        start, width = shares[step_name]
+        on_progress(duration_s * (start + width * min(completed / total, 1.0)))
+
+    return hook

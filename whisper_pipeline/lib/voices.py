@@ -1,0 +1,190 @@
+"""Voice vectors: Resemblyzer's d-vector encoder (its weights ship inside the package), one
+vector per speaker of a recording, and names for speakers whose voice matches a labelled
+sample in a voices folder."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from whisper_pipeline.lib.audio import AUDIO_EXTENSIONS, SAMPLE_RATE
+from whisper_pipeline.lib.errors import ConfigurationError
+from whisper_pipeline.lib.records import SpeakerTurn
+
+PARTIAL_FRAMES = 160  # Resemblyzer's partial utterance: 160 mel frames of 10 ms
+PARTIAL_STEP = 80
+VECTOR_DIMENSION = 256
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    return vector / max(float(np.linalg.norm(vector)), 1e-8)
+
+
+class VoiceEncoder:
+    """Resemblyzer's d-vector encoder: speech in, a unit 256-d vector out (cosine similarity
+    near 1 for the same voice)."""
+
+    dimension = VECTOR_DIMENSION
+
+    def __init__(self, device: str = "cpu") -> None:
+        from resemblyzer import VoiceEncoder as Encoder
+
+        self.encoder = Encoder(device, verbose=False)
+        self.encoder.eval()
+
+    @staticmethod
+    def mel_partials(speech: np.ndarray) -> np.ndarray:
+        """(n, 160, 40) overlapping partial spectrograms covering `speech` (zero-padded when
+        shorter than one partial, as Resemblyzer itself pads)."""
+        from resemblyzer.audio import normalize_volume, wav_to_mel_spectrogram
+
+        # the encoder was trained on speech brought up to -30 dBFS (its mels are not logs)
+        mel = wav_to_mel_spectrogram(normalize_volume(speech, -30, increase_only=True))
+        if len(mel) < PARTIAL_FRAMES:
+            mel = np.pad(mel, ((0, PARTIAL_FRAMES - len(mel)), (0, 0)))
+        starts = list(range(0, len(mel) - PARTIAL_FRAMES + 1, PARTIAL_STEP))
+        if starts[-1] + PARTIAL_FRAMES < len(mel):
+            starts.append(len(mel) - PARTIAL_FRAMES)
+        return np.stack([mel[s : s + PARTIAL_FRAMES] for s in starts])
+
+    def embed(self, pieces: Sequence[np.ndarray], batch_partials: int = 256) -> np.ndarray:
+        """One unit vector per piece of speech: the normalized mean of its partials' vectors."""
+        import torch
+
+        if not pieces:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        partials = [self.mel_partials(np.asarray(piece, dtype=np.float32)) for piece in pieces]
+        stacked = np.concatenate(partials)
+        vectors = []
+        with torch.inference_mode():
+            for start in range(0, len(stacked), batch_partials):
+                batch = torch.from_numpy(stacked[start : start + batch_partials])
+                vectors.append(self.encoder(batch.to(self.encoder.device)).cpu().numpy())
+        flat = np.concatenate(vectors)
+        result = np.empty((len(pieces), self.dimension), dtype=np.float32)
+        at = 0
+        for index, group in enumerate(partials):
+            result[index] = unit(flat[at : at + len(group)].mean(axis=0))
+            at += len(group)
+        return result
+
+
+def speaker_speech(
+    audio: np.ndarray, turns: Sequence[SpeakerTurn], max_seconds: float = 60.0
+) -> dict[str, np.ndarray]:
+    """Each speaker's speech where nobody else speaks, at most `max_seconds` of it (spread over
+    the recording), so a vector costs the same for a 5-minute and a 5-hour recording."""
+    bounds = sorted({t for turn in turns for t in (turn.start_s, turn.end_s)})
+    alone: dict[str, list[tuple[float, float]]] = {}
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        middle = (start + end) / 2
+        speaking = {turn.speaker for turn in turns if turn.start_s <= middle < turn.end_s}
+        if len(speaking) == 1:
+            alone.setdefault(speaking.pop(), []).append((start, end))
+    speech: dict[str, np.ndarray] = {}
+    for speaker, spans in alone.items():
+        total = sum(end - start for start, end in spans)
+        keep = min(1.0, max_seconds / total) if total else 1.0
+        pieces = [
+            audio[round(start * SAMPLE_RATE) : round((start + (end - start) * keep) * SAMPLE_RATE)]
+            for start, end in spans
+        ]
+        joined = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+        if len(joined) >= SAMPLE_RATE // 4:
+            speech[speaker] = joined
+    return speech
+
+
+def speaker_vectors(
+    encoder: VoiceEncoder, audio: np.ndarray, turns: Sequence[SpeakerTurn]
+) -> dict[str, np.ndarray]:
+    """A voice vector per speaker with at least a quarter second of solo speech."""
+    speech = speaker_speech(audio, turns)
+    vectors = encoder.embed(list(speech.values()))
+    return dict(zip(speech, vectors, strict=True))
+
+
+NAME_PATTERN = re.compile(r"^(?P<name>.+?)(?:[_-]\d+)?$")
+
+
+@dataclass(frozen=True)
+class VoiceLibrary:
+    """Named voices: one mean vector per name, from `voices/<Name>.wav` (or `<Name>_2.wav`,
+    `<Name>-3.mp3`, ... or `voices/<Name>/*.wav` for several samples)."""
+
+    vectors: Mapping[str, np.ndarray]
+    folder: str
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.vectors)
+
+
+def voice_samples(folder: Path) -> dict[str, list[Path]]:
+    """Sample files by name, as the folder layout says."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigurationError(
+            f"voices folder {folder} does not exist; create it with one short clip per person"
+            " (voices/<Name>.wav) or unset diarizer.voices_dir"
+        )
+    samples: dict[str, list[Path]] = {}
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.suffix.lower() not in AUDIO_EXTENSIONS:
+            continue
+        if path.name.startswith("."):
+            continue
+        if path.parent != folder:
+            name = path.relative_to(folder).parts[0]
+        else:
+            match = NAME_PATTERN.match(path.stem)
+            name = match.group("name") if match else path.stem
+        samples.setdefault(name, []).append(path)
+    return samples
+
+
+def load_voice_library(folder: Path, encoder: VoiceEncoder) -> VoiceLibrary:
+    """Decode and embed every sample of the folder; a sample that cannot be decoded is a clear
+    error naming it (a silently missing voice would just never be recognised)."""
+    from whisper_pipeline.lib.audio import load_audio
+    from whisper_pipeline.lib.errors import RecordingError
+
+    vectors: dict[str, np.ndarray] = {}
+    for name, paths in voice_samples(folder).items():
+        clips = []
+        for path in paths:
+            try:
+                clips.append(load_audio(path))
+            except RecordingError as error:
+                raise ConfigurationError(f"voice sample {path} for {name!r}: {error}") from error
+        vectors[name] = unit(encoder.embed(clips).mean(axis=0))
+    return VoiceLibrary(vectors=vectors, folder=str(folder))
+
+
+def name_speakers(
+    vectors: Mapping[str, np.ndarray], library: VoiceLibrary, min_similarity: float
+) -> dict[str, tuple[str, float]]:
+    """Speaker label -> (name, similarity) for the best one-to-one matches at or above
+    `min_similarity`; speakers without such a match keep their label (absent here)."""
+    pairs = sorted(
+        (
+            (float(np.dot(unit(vector), named)), speaker, name)
+            for speaker, vector in vectors.items()
+            for name, named in library.vectors.items()
+        ),
+        reverse=True,
+    )
+    named: dict[str, tuple[str, float]] = {}
+    used: set[str] = set()
+    for similarity, speaker, name in pairs:
+        if similarity < min_similarity:
+            break
+        if speaker in named or name in used:
+            continue
+        named[speaker] = (name, round(similarity, 4))
+        used.add(name)
+    return named

@@ -1,0 +1,226 @@
+"""The offline diarizer with its real bundled models (whisperx's segmentation model,
+Resemblyzer), scored against references nobody in this project wrote, and its results in the
+warehouse: voice vectors, named voices."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from whisper_pipeline.cli import main as cli_main
+from whisper_pipeline.lib.audio import load_audio
+from whisper_pipeline.lib.evaluation import read_rttm, score_diarization
+from whisper_pipeline.lib.model_cache import MODEL_CACHE
+from whisper_pipeline.lib.speakers import assign_speakers
+from whisper_pipeline.resources.diarization import SpeakerCounts, SpeakerDiarizer
+from whisper_pipeline.samples import pyannote_sample_dir, synthesize_conversation
+from whisper_pipeline_tests.test_pipeline import count, run
+
+
+@pytest.fixture(scope="module")
+def diarizer():
+    resource = SpeakerDiarizer()
+    with resource.borrow() as loaded:
+        yield resource, loaded.model
+    MODEL_CACHE.clear(reason="diarization tests done")
+
+
+@pytest.fixture(scope="module")
+def call_reference():
+    return read_rttm(pyannote_sample_dir() / "sample.rttm")
+
+
+def test_sample_call_meets_the_targets_with_automatic_and_given_speaker_count(
+    diarizer, sample_call, call_reference
+):
+    resource, loaded = diarizer
+    audio = load_audio(sample_call)
+    automatic = resource.diarize(loaded, audio)
+    score = score_diarization(call_reference, automatic.turns)
+    assert score.found_speakers == 2 and score.der <= 0.10, score
+    told = resource.diarize(loaded, audio, SpeakerCounts(num_speakers=2))
+    assert score_diarization(call_reference, told.turns).der <= 0.05
+    # the speed the issue asks for, with room: 30 s of audio in well under 3 s
+    assert automatic.seconds < 30 / 10
+    # a given count is obeyed even where the voices say otherwise
+    three = resource.diarize(loaded, audio, SpeakerCounts(num_speakers=3))
+    assert len(three.speakers) == 3
+    at_least = resource.diarize(loaded, audio, SpeakerCounts(min_speakers=3, max_speakers=4))
+    assert 3 <= len(at_least.speakers) <= 4
+    with pytest.raises(Exception, match="min_speakers"):
+        resource.diarize(loaded, audio, SpeakerCounts(min_speakers=4, max_speakers=2))
+
+
+def test_overlapping_speech_is_attributed_to_both_speakers(diarizer, sample_call, call_reference):
+    resource, loaded = diarizer
+    turns = resource.diarize(loaded, load_audio(sample_call)).turns
+    overlap_s = sum(
+        max(0.0, min(a.end_s, b.end_s) - max(a.start_s, b.start_s))
+        for i, a in enumerate(turns)
+        for b in turns[i + 1 :]
+        if a.speaker != b.speaker
+    )
+    assert overlap_s > 0.5  # the call has ~2 s of cross-talk; it is kept, not dropped
+
+
+def test_silence_and_a_single_voice(diarizer, tmp_path):
+    resource, loaded = diarizer
+    silent = resource.diarize(loaded, np.zeros(16_000 * 20, dtype=np.float32))
+    assert silent.turns == () and silent.voice_vectors == {}
+    one = tmp_path / "monologue.wav"
+    synthesize_conversation(
+        [
+            ("bob", "Welcome to the weekly update, I am presenting alone today."),
+            ("bob", "First the sales numbers, which grew by ten percent since last month."),
+            ("bob", "Then the hiring plan, we are looking for two engineers and a designer."),
+            ("bob", "Finally the office move, which is planned for the end of the spring."),
+        ],
+        one,
+        gap_s=0.8,
+    )
+    result = resource.diarize(loaded, load_audio(one))
+    assert len(result.speakers) == 1 and result.turns
+
+
+def test_mp3_input_gives_the_same_speakers(diarizer, sample_call, call_reference, tmp_path):
+    mp3 = tmp_path / "call.mp3"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(sample_call), "-b:a", "48k", str(mp3)],
+        check=True,
+    )
+    resource, loaded = diarizer
+    score = score_diarization(call_reference, resource.diarize(loaded, load_audio(mp3)).turns)
+    assert score.found_speakers == 2 and score.der <= 0.12
+
+
+def test_words_get_the_speaker_who_said_them(diarizer, conversation):
+    """Known turn times of a synthetic two-voice meeting: each word's diarized speaker is the
+    reference voice of the turn it lies in (under the best label mapping)."""
+    from whisper_pipeline.lib.records import Segment, Word
+
+    path, reference, _text = conversation
+    resource, loaded = diarizer
+    result = resource.diarize(loaded, load_audio(path))
+    assert len(result.speakers) == 2
+    # one "word" every 0.25 s inside each reference turn
+    words = [
+        Word(t, t + 0.2, "w")
+        for turn in reference
+        for t in np.arange(turn.start_s + 0.1, turn.end_s - 0.3, 0.25)
+    ]
+    segment = Segment(words[0].start_s, words[-1].end_s, "", tuple(words))
+    (attributed,) = assign_speakers([segment], result.turns)
+    truth = [
+        next(turn.speaker for turn in reference if turn.start_s <= w.start_s < turn.end_s)
+        for w in words
+    ]
+    pairs = list(zip(truth, [w.speaker for w in attributed.words], strict=True))
+    mapping = {}
+    for voice in ("alice", "bob"):
+        found = [s for t, s in pairs if t == voice]
+        mapping[voice] = max(set(found), key=found.count)
+    assert len(set(mapping.values())) == 2
+    right = sum(mapping[t] == s for t, s in pairs) / len(pairs)
+    assert right >= 0.95, right
+
+
+def _voice_sample(path, voice_name: str, sentences: list[str]) -> None:
+    synthesize_conversation([(voice_name, s) for s in sentences], path, gap_s=0.3)
+
+
+def test_voice_vectors_are_queryable_and_named_voices_label_speakers(
+    instance, pipeline_home, tmp_path
+):
+    """Two meetings with the same two voices: the SQL similarity query pairs each speaker
+    with the same voice in the other recording; a voices folder names Alice and leaves a
+    voice it does not know anonymous."""
+    first, second = tmp_path / "in" / "monday.wav", tmp_path / "in" / "tuesday.wav"
+    synthesize_conversation(
+        [
+            ("alice", "Good morning everyone, let us look at the budget for the new year."),
+            ("carol", "Thanks. The marketing team asked for a bigger share this time."),
+            ("alice", "That depends on the sales forecast, which we get on Friday."),
+            ("carol", "I will send it around as soon as it arrives in my inbox."),
+        ],
+        first,
+    )
+    synthesize_conversation(
+        [
+            ("carol", "Hello again, the forecast arrived and it looks quite good."),
+            ("alice", "Great news, then we can plan the summer campaign with confidence."),
+            ("carol", "I agree, let us invite the designers to the next meeting."),
+            ("alice", "Perfect, I will book a room for Thursday afternoon."),
+        ],
+        second,
+    )
+    voices = tmp_path / "voices"
+    voices.mkdir()
+    _voice_sample(
+        voices / "Alice.wav",
+        "alice",
+        ["This is a short sample of my voice for the meeting pipeline.", "Nice to meet you."],
+    )
+    _voice_sample(voices / "Dave.wav", "dave", ["Dave speaking, I was not in these meetings."])
+    resources = {"diarizer": {"config": {"voices_dir": str(voices)}}}
+    storage, outcomes = run(instance, pipeline_home, [first, second], resources=resources)
+    assert all(o.status == "succeeded" for o in outcomes.values()), outcomes
+    ids = {name: o.recording_id for name, o in outcomes.items()}
+    rows = count(
+        storage.warehouse,
+        "SELECT recording_id, speaker, named, dimension FROM speaker_embeddings ORDER BY ALL",
+    )
+    assert len(rows) == 4 and all(r[3] == 256 for r in rows)
+    speakers = {(r[0], r[1]) for r in rows}
+    assert (ids["monday.wav"], "Alice") in speakers and (ids["tuesday.wav"], "Alice") in speakers
+    assert not any(s == "Dave" for _, s in speakers)  # Dave does not speak: nobody is Dave
+    # the documented query (docs/diarization.md): who sounds like this speaker elsewhere?
+    similar = count(
+        storage.warehouse,
+        """
+        SELECT b.recording_id, b.speaker, list_cosine_similarity(a.vector, b.vector) AS similarity
+        FROM speaker_embeddings a JOIN speaker_embeddings b ON a.recording_id <> b.recording_id
+        WHERE a.recording_id = ? AND a.speaker <> 'Alice'
+        ORDER BY similarity DESC LIMIT 1
+        """,
+        ids["monday.wav"],
+    )
+    carol_monday = next(s for r, s in speakers if r == ids["monday.wav"] and s != "Alice")
+    carol_tuesday = next(s for r, s in speakers if r == ids["tuesday.wav"] and s != "Alice")
+    assert similar[0][:2] == (ids["tuesday.wav"], carol_tuesday) and similar[0][2] > 0.8
+    assert carol_monday.startswith("SPEAKER_")  # an unknown voice stays anonymous
+    # the name is what users see: words, exports, asset metadata
+    words = count(
+        storage.warehouse,
+        "SELECT count(*) FROM words WHERE recording_id = ? AND speaker = 'Alice'",
+        ids["monday.wav"],
+    )[0][0]
+    assert words > 10
+    srt = (storage.outputs_for(ids["monday.wav"]) / f"{ids['monday.wav']}.srt").read_text()
+    assert "Alice" in srt
+
+
+def test_evaluate_command_scores_a_folder_and_writes_json(tmp_path, sample_call, capsys):
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    shutil.copyfile(sample_call, folder / "call.wav")
+    shutil.copyfile(pyannote_sample_dir() / "sample.rttm", folder / "call.rttm")
+    shutil.copyfile(pyannote_sample_dir() / "sample.stm", folder / "call.stm")
+    silent = folder / "quiet.wav"
+    subprocess.run(
+        ["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(silent), "trim", "0", "5"],
+        check=True,
+    )
+    assert cli_main(["evaluate", str(folder), "--json", str(tmp_path / "report.json")]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    rows = {row["file"]: row for row in report["files"]}
+    call = rows["call.wav"]
+    assert call["der"] <= 0.10 and call["found_speakers"] == 2 and call["count_error"] == 0
+    assert 0 < call["wer"] < 0.5 and call["realtime_factor"] > 10
+    assert rows["quiet.wav"]["der"] is None and rows["quiet.wav"]["found_speakers"] == 0
+    assert report["summary"]["files"] == 2 and report["summary"]["mean_der"] == call["der"]
+    out = capsys.readouterr().out
+    assert "call.wav" in out and "mean_der=" in out
