@@ -23,3 +23,4 @@ lint: setup
 bench: setup
 	$(VENV)/bin/python -m bench.intake
 	$(VENV)/bin/python -m bench.memory
+	$(VENV)/bin/python -m bench.diarization

@@ -269,3 +269,12 @@ def describe_key(key: Hashable) -> str:
 
 
 MODEL_CACHE = ModelCache()
+
+
+def quiet_checkpoint_upgrade_notices() -> None:
+    """Lightning announces at INFO that it upgraded the bundled VAD checkpoint on every load."""
+    for name in (
+        "lightning.pytorch.utilities.migration.utils",
+        "pytorch_lightning.utilities.migration.utils",
+    ):
+        logging.getLogger(name).setLevel(logging.WARNING)

