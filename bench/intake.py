@@ -8,8 +8,10 @@ a fresh inbox, then measures in the same run, each in a fresh process with the s
 - bare whisperx: load the model once, then load_audio + transcribe for each file.
 Each is measured `--rounds` times, alternating; prints every wall time and the ratio of the
 best ones (this 2-core machine's timings drift by ~10% between runs). Target: ratio <= 1.25.
+Bare whisperx only transcribes, so by default the pipeline runs with `diarizer.backend: none`
+(same work, like for like); `--diarization offline` measures the default product instead.
 
-    .venv/bin/python -m bench.intake [--files 20] [--repeat 1] [--rounds 2]
+    .venv/bin/python -m bench.intake [--files 20] [--repeat 1] [--rounds 2] [--diarization none]
 """
 
 from __future__ import annotations
@@ -80,6 +82,12 @@ def main() -> None:
         "--repeat", type=int, default=1, help="each recording is the 30 s call this many times over"
     )
     parser.add_argument("--rounds", type=int, default=2, help="measurements of each, alternated")
+    parser.add_argument(
+        "--diarization",
+        choices=("none", "offline"),
+        default="none",
+        help="diarizer backend of the pipeline runs (bare whisperx does not diarize)",
+    )
     parser.add_argument("--sensor-path", help=argparse.SUPPRESS)  # the measured child process
     args = parser.parse_args()
     if args.sensor_path:
@@ -96,13 +104,16 @@ def main() -> None:
         for round_index in range(args.rounds):  # alternate, so drift hits both alike
             run_home = Path(tmp) / f"home-{round_index}"
             shutil.copytree(pipeline_home / "inbox", run_home / "inbox", copy_function=shutil.copy2)
+            (run_home / "settings.yaml").write_text(
+                f"resources:\n  diarizer:\n    config: {{backend: {args.diarization}}}\n"
+            )
             command = [sys.executable, "-m", "bench.intake", "--sensor-path", str(run_home)]
             ours.append(measure(command, {**env, "WHISPER_PIPELINE_HOME": str(run_home)}))
             theirs.append(bare_whisperx(files))
         print(f"\n{len(files)} recordings, {audio_s:.0f} s of audio in all (CPU, bundled tiny.en)")
         print(f"{'':40} {'best s':>8} {'all runs s':>20} {'peak MB':>8}")
         for name, measured in (
-            ("whisper_pipeline (sensor + batch run)", ours),
+            (f"whisper_pipeline (diarization: {args.diarization})", ours),
             ("bare whisperx (one process)", theirs),
         ):
             failed = " (FAILED)" if any(m.returncode for m in measured) else ""

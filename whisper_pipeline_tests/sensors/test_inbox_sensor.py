@@ -166,10 +166,10 @@ def processed_batch(instance, pipeline_home, inbox, sample_call, conversation, b
         if event.is_successful_output
         for key, value in event.step_output_data.metadata.items()
     }
-    # two recordings reached transcription: the ASR model loaded at most once (it may already
-    # be in this process's cache), borrowed twice
-    assert metadata["model_loads"] <= 1
-    assert metadata["model_loads"] + metadata["model_reuses"] == 2
+    # two recordings reached transcription and diarization: each model (ASR, diarizer) loaded
+    # at most once for the batch (it may already be in this process's cache), borrowed twice
+    assert metadata["model_loads"] <= 2
+    assert metadata["model_loads"] + metadata["model_reuses"] == 4
     assert (metadata["succeeded"], metadata["failed"]) == (2, 2)
     return outcome.run_id, requested_ids(request.run_config)
 

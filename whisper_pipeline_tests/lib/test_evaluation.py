@@ -1,0 +1,75 @@
+"""Scoring helpers against pyannote's own reference files."""
+
+import pytest
+
+from whisper_pipeline.lib.evaluation import (
+    FileResult,
+    read_reference_text,
+    read_rttm,
+    score_diarization,
+    summarize,
+    word_error_rate,
+    write_rttm,
+)
+from whisper_pipeline.lib.records import SpeakerTurn
+from whisper_pipeline.samples import pyannote_sample_dir
+
+
+def test_rttm_round_trip_and_perfect_score(tmp_path):
+    reference = read_rttm(pyannote_sample_dir() / "sample.rttm")
+    assert len({t.speaker for t in reference}) == 2 and len(reference) > 5
+    write_rttm(tmp_path / "copy.rttm", "copy", reference)
+    again = read_rttm(tmp_path / "copy.rttm")
+    assert [(round(t.start_s, 3), round(t.end_s, 3), t.speaker) for t in again] == [
+        (round(t.start_s, 3), round(t.end_s, 3), t.speaker) for t in reference
+    ]
+    renamed = [SpeakerTurn(t.start_s, t.end_s, "X" + t.speaker) for t in reference]
+    score = score_diarization(reference, renamed)  # labels do not matter, only the mapping
+    assert score.der == 0.0 and score.count_error == 0
+
+
+def test_one_label_for_everyone_is_scored_as_confusion():
+    reference = [SpeakerTurn(0, 10, "a"), SpeakerTurn(10, 20, "b")]
+    merged = [SpeakerTurn(0, 20, "x")]
+    score = score_diarization(reference, merged, collar_s=0.0)
+    assert score.der == pytest.approx(0.5) and score.count_error == -1
+    assert score.confusion_s == pytest.approx(10.0)
+
+
+def test_stm_text_and_word_error_rate():
+    text = read_reference_text(pyannote_sample_dir() / "sample.stm")
+    assert "inter_segment_gap" not in text and len(text.split()) > 50
+    assert word_error_rate("Hello, World!", "hello world") == 0.0
+    assert word_error_rate("one two three four", "one two four") == 0.25
+    assert word_error_rate("", "") == 0.0 and word_error_rate("", "words") == 1.0
+
+
+def test_summary_counts_files_with_the_right_number_of_speakers():
+    rows = [
+        FileResult(
+            "a.wav",
+            60,
+            6,
+            10,
+            der=0.1,
+            jer=0.2,
+            reference_speakers=2,
+            found_speakers=2,
+            count_error=0,
+        ),
+        FileResult(
+            "b.wav",
+            60,
+            4,
+            15,
+            der=0.3,
+            jer=0.4,
+            reference_speakers=3,
+            found_speakers=2,
+            count_error=-1,
+        ),
+        FileResult("c.wav", 30, 2, 15),
+    ]
+    summary = summarize(rows)
+    assert summary["mean_der"] == 0.2 and summary["count_right"] == 0.5
+    assert summary["realtime_factor"] == 12.5 and summary["files"] == 3
