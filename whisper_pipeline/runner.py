@@ -110,13 +110,18 @@ def shared_models_run_config(run_config: dict | None, pipeline_home: Path) -> di
     """Run config for several runs in one process: the given config, results under
     `pipeline_home`, and models kept loaded from one run to the next (the caller releases
     them after the last one)."""
+    from whisper_pipeline.settings import as_run_config, load_resource_settings
+
     config = copy.deepcopy(run_config or {})
     resources = config.setdefault("resources", {})
     resources.setdefault("storage", {}).setdefault("config", {})["home_dir"] = str(pipeline_home)
+    # run config for a resource replaces what the settings file bound to it: start from those
+    settings = as_run_config(load_resource_settings())
     for model_family in MODEL_RESOURCES:
-        resources.setdefault(model_family, {}).setdefault("config", {}).setdefault(
-            "release_after_run", False
-        )
+        given = resources.setdefault(model_family, {}).setdefault("config", {})
+        family_config = {**settings.get(model_family, {}).get("config", {}), **given}
+        family_config.setdefault("release_after_run", False)
+        resources[model_family]["config"] = family_config
     return config
 
 

@@ -60,3 +60,17 @@ def load_resource_settings(path: Path | None = None) -> dict[str, dict[str, Any]
             raise SettingsError(f"{path}: resources.{name} must be `{{config: {{...}}}}`")
         settings[name] = {key: _with_env_vars(value) for key, value in config.items()}
     return settings
+
+
+def as_run_config(settings: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The same settings as a run config's `resources:` section ({env: NAME} kept as such).
+    A run that passes run config for a resource replaces the values the code location bound,
+    so whoever writes run config for a resource starts from these."""
+
+    def plain(value: Any) -> Any:
+        return {"env": value.env_var_name} if isinstance(value, EnvVar) else value
+
+    return {
+        name: {"config": {key: plain(value) for key, value in config.items()}}
+        for name, config in settings.items()
+    }

@@ -255,3 +255,31 @@ def test_the_retry_schedule_requests_only_failed_recordings_with_retries_left(
     assert retry.success
     # each failed once more: with max_retries=1 they are now out of retries
     assert sorted(plan_retries(instance, 1, 0, time.time() + 1).exhausted) == failed
+
+
+def test_batch_runs_keep_the_model_settings_of_the_settings_file(
+    instance, pipeline_home, inbox, sample_call, monkeypatch
+):
+    """The batch passes run config to its child runs (to keep models loaded between them);
+    that must not drop what the deployment's settings file says about the model resources."""
+    settings = pipeline_home / "settings.yaml"
+    settings.write_text(
+        "resources:\n"
+        "  diarizer:\n    config: {backend: none}\n"
+        "  asr:\n    config: {language: en, batch_size: 4}\n"
+    )
+    monkeypatch.setenv("WHISPER_PIPELINE_SETTINGS", str(settings))
+    age(Path(shutil.copyfile(sample_call, inbox / "call.wav")))
+    (request,) = tick(instance, pipeline_home, None).run_requests
+    outcome = defs.resolve_job_def(PROCESS_BATCH).execute_in_process(
+        run_config=request.run_config, instance=instance, tags=request.tags
+    )
+    assert outcome.success
+    (child,) = instance.get_runs(RunsFilter(tags={BATCH_TAG: outcome.run_id}))
+    assert child.status == DagsterRunStatus.SUCCESS
+    storage = PipelineStorage(home_dir=str(pipeline_home))
+    with storage.warehouse.query_connection() as con:
+        backend, reason, words = con.execute(
+            "SELECT diarization_backend, diarization_skipped_reason, words FROM recordings"
+        ).fetchone()
+    assert backend == "none" and "disabled" in reason and words > 40
