@@ -9,7 +9,7 @@ from whisper_pipeline.assets.step import hand_on, handed_over, recording_step
 from whisper_pipeline.assets.transcript import _still_there
 from whisper_pipeline.lib.audio import load_audio
 from whisper_pipeline.lib.records import Diarization
-from whisper_pipeline.lib.voices import VECTOR_DIMENSION
+from whisper_pipeline.lib.warehouse import embedding_rows, turn_rows
 from whisper_pipeline.partitions import recordings_partitions
 from whisper_pipeline.resources.diarization import DISABLED, SpeakerCounts, SpeakerDiarizer
 from whisper_pipeline.resources.storage import PipelineStorage
@@ -21,36 +21,6 @@ class DiarizationConfig(Config):
     num_speakers: int | None = Field(default=None, description="Exact number of speakers.")
     min_speakers: int | None = Field(default=None, description="At least this many speakers.")
     max_speakers: int | None = Field(default=None, description="At most this many speakers.")
-
-
-def turn_rows(recording_id: str, result: Diarization) -> list[dict]:
-    return [
-        {
-            "recording_id": recording_id,
-            "turn_index": index,
-            "speaker": turn.speaker,
-            "start_s": turn.start_s,
-            "end_s": turn.end_s,
-            "duration_s": round(turn.duration_s, 3),
-            "backend": result.backend,
-        }
-        for index, turn in enumerate(result.turns)
-    ]
-
-
-def embedding_rows(recording_id: str, result: Diarization) -> list[dict]:
-    return [
-        {
-            "recording_id": recording_id,
-            "speaker": speaker,
-            "named": speaker in result.named,
-            "match_similarity": result.named.get(speaker),
-            "dimension": len(vector),
-            "vector": list(vector),
-            "encoder": f"resemblyzer-{VECTOR_DIMENSION}",
-        }
-        for speaker, vector in sorted(result.voice_vectors.items())
-    ]
 
 
 @asset(

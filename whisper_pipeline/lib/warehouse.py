@@ -322,3 +322,35 @@ def word_rows(recording_id: str, segments: Sequence) -> list[dict]:
         for s_index, s in enumerate(segments)
         for w_index, w in enumerate(s.words)
     ]
+
+
+def turn_rows(recording_id: str, result) -> list[dict]:
+    """`speaker_turns` table rows of a diarization (records.Diarization)."""
+    return [
+        {
+            "recording_id": recording_id,
+            "turn_index": index,
+            "speaker": turn.speaker,
+            "start_s": turn.start_s,
+            "end_s": turn.end_s,
+            "duration_s": round(turn.duration_s, 3),
+            "backend": result.backend,
+        }
+        for index, turn in enumerate(result.turns)
+    ]
+
+
+def embedding_rows(recording_id: str, result) -> list[dict]:
+    """`speaker_embeddings` table rows: one voice vector per speaker."""
+    return [
+        {
+            "recording_id": recording_id,
+            "speaker": speaker,
+            "named": speaker in result.named,
+            "match_similarity": result.named.get(speaker),
+            "dimension": len(vector),
+            "vector": list(vector),
+            "encoder": f"resemblyzer-{len(vector)}",
+        }
+        for speaker, vector in sorted(result.voice_vectors.items())
+    ]
