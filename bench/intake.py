@@ -1,12 +1,16 @@
-"""Batching amortizes model loads: 20 short recordings through the sensor path vs bare whisperx.
+"""Warm workers amortize model loads: 20 short recordings through `whisper-pipeline run` vs bare
+whisperx, and 2 workers vs 1.
 
-Drops 20 short recordings (pyannote's real call cut at 20 different points: 20-30 s each) into
-a fresh inbox, then measures in the same run, each in a fresh process with the same model:
-- whisper_pipeline: the inbox sensor evaluated as the daemon does, its partitions added, and
-  every requested batch run executed (all steps: metadata, transcript with word timestamps,
-  diarization step, speaker transcript, analytics, warehouse and exports);
+Makes 20 short recordings (pyannote's real call cut at 20 different points: 20-30 s each), then
+measures in the same run, each in fresh processes with the same model:
+- whisper_pipeline: `whisper-pipeline run --force FILES` on the embedded default (SQLite
+  instance, embedded broker, the CLI's own Celery worker): one real run per recording, launched
+  through the code location and executed in the worker, which keeps its models from run to run
+  (all steps: metadata, transcript with word timestamps, diarization step, speaker transcript,
+  analytics, warehouse and exports);
+- the same with `--workers 2` (two pool processes, each with its own models);
 - bare whisperx: load the model once, then load_audio + transcribe for each file.
-Each is measured `--rounds` times, alternating; prints every wall time and the ratio of the
+Each is measured `--rounds` times, alternating; prints every wall time and the ratios of the
 best ones (this 2-core machine's timings drift by ~10% between runs). Target: ratio <= 1.25.
 Bare whisperx only transcribes, so by default the pipeline runs with `diarizer.backend: none`
 (same work, like for like); `--diarization offline` measures the default product instead.
@@ -18,14 +22,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import bare_whisperx, measure
+from bench.common import Measured, bare_whisperx, measure
 from whisper_pipeline.samples import pyannote_sample_dir
 
 ARCHIVE_AGE_S = 3600  # the files are an archive dropped at once: stable at first sight
@@ -47,30 +50,10 @@ def short_recordings(folder: Path, count: int, repeat: int = 1) -> list[Path]:
     return paths
 
 
-def sensor_path(pipeline_home: Path) -> None:
-    """What the daemon does for one tick of the inbox sensor, then the launched batch runs."""
-    from dagster import DagsterInstance, build_sensor_context
-
-    from whisper_pipeline.batch import PROCESS_BATCH
-    from whisper_pipeline.definitions import defs, resources
-    from whisper_pipeline.instance import prepare_dagster_home
-    from whisper_pipeline.sensors.inbox import INBOX_SENSOR
-
-    prepare_dagster_home(pipeline_home)
-    instance = DagsterInstance.get()
-    with build_sensor_context(instance=instance, resources=resources) as context:
-        result = defs.get_sensor_def(INBOX_SENSOR)(context)
-    for request in result.dynamic_partitions_requests:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    job = defs.resolve_job_def(PROCESS_BATCH)
-    for request in result.run_requests:
-        outcome = job.execute_in_process(
-            run_config=request.run_config, instance=instance, tags=request.tags
-        )
-        assert outcome.success
-    with resources["storage"].warehouse.query_connection() as connection:
-        (done,) = connection.execute("SELECT count(*) FROM recordings WHERE words > 0").fetchone()
-    print(f"{len(result.run_requests)} batch run(s), {done} recordings transcribed", flush=True)
+def pipeline(home: Path, files: list[Path], workers: int, env: dict[str, str]) -> Measured:
+    command = [sys.executable, "-m", "whisper_pipeline.cli", "run", "--force"]
+    command += ["--workers", str(workers), *map(str, files)]
+    return measure(command, {**env, "WHISPER_PIPELINE_HOME": str(home)})
 
 
 def main() -> None:
@@ -88,11 +71,7 @@ def main() -> None:
         default="none",
         help="diarizer backend of the pipeline runs (bare whisperx does not diarize)",
     )
-    parser.add_argument("--sensor-path", help=argparse.SUPPRESS)  # the measured child process
     args = parser.parse_args()
-    if args.sensor_path:
-        sensor_path(Path(args.sensor_path))
-        return
     with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp:
         pipeline_home = Path(tmp) / "home"
         files = short_recordings(pipeline_home / "inbox", args.files, args.repeat)
@@ -100,29 +79,34 @@ def main() -> None:
         env = {**os.environ}
         env.pop("DAGSTER_HOME", None)
         env.pop("WHISPER_PIPELINE_SETTINGS", None)
-        ours, theirs = [], []
-        for round_index in range(args.rounds):  # alternate, so drift hits both alike
-            run_home = Path(tmp) / f"home-{round_index}"
-            shutil.copytree(pipeline_home / "inbox", run_home / "inbox", copy_function=shutil.copy2)
-            (run_home / "settings.yaml").write_text(
-                f"resources:\n  diarizer:\n    config: {{backend: {args.diarization}}}\n"
-            )
-            command = [sys.executable, "-m", "bench.intake", "--sensor-path", str(run_home)]
-            ours.append(measure(command, {**env, "WHISPER_PIPELINE_HOME": str(run_home)}))
+        one, two, theirs = [], [], []
+        for round_index in range(args.rounds):  # alternate, so drift hits all alike
+            for workers, results in ((1, one), (2, two)):
+                run_home = Path(tmp) / f"home-{round_index}-{workers}"
+                run_home.mkdir()
+                (run_home / "settings.yaml").write_text(
+                    f"resources:\n  diarizer:\n    config: {{backend: {args.diarization}}}\n"
+                )
+                results.append(pipeline(run_home, files, workers, env))
             theirs.append(bare_whisperx(files))
         print(f"\n{len(files)} recordings, {audio_s:.0f} s of audio in all (CPU, bundled tiny.en)")
-        print(f"{'':40} {'best s':>8} {'all runs s':>20} {'peak MB':>8}")
+        print(f"{'':44} {'best s':>8} {'all runs s':>20} {'peak MB':>8}")
         for name, measured in (
-            (f"whisper_pipeline (diarization: {args.diarization})", ours),
+            (f"whisper_pipeline, 1 worker (diarization: {args.diarization})", one),
+            (f"whisper_pipeline, 2 workers (diarization: {args.diarization})", two),
             ("bare whisperx (one process)", theirs),
         ):
             failed = " (FAILED)" if any(m.returncode for m in measured) else ""
             best = min(m.seconds for m in measured)
             runs = " ".join(f"{m.seconds:.1f}" for m in measured)
             peak = max(m.peak_rss_mb for m in measured)
-            print(f"{name:<40} {best:>8.1f} {runs:>20} {peak:>8.0f}{failed}")
-        ratio = min(m.seconds for m in ours) / min(m.seconds for m in theirs)
-        print(f"\nratio of the best runs {ratio:.2f} (target <= 1.25)")
+            print(f"{name:<44} {best:>8.1f} {runs:>20} {peak:>8.0f}{failed}")
+        best = {
+            name: min(m.seconds for m in ms)
+            for name, ms in (("1", one), ("2", two), ("bare", theirs))
+        }
+        print(f"\nratio 1 worker / bare whisperx: {best['1'] / best['bare']:.2f} (target <= 1.25)")
+        print(f"ratio 2 workers / 1 worker: {best['2'] / best['1']:.2f} (2 cores: expect ~1)")
 
 
 if __name__ == "__main__":

@@ -32,18 +32,17 @@ def _storage(pipeline_home: Path):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Register the files, launch one `process_recording` run per recording with work left,
+    and follow the runs until they end (a worker of its own when the instance has no broker)."""
     from whisper_pipeline import runner
-    from whisper_pipeline.definitions import defs
-    from whisper_pipeline.jobs import PROCESS_RECORDING
     from whisper_pipeline.lib.intake import find_recordings
-    from whisper_pipeline.lib.model_cache import MODEL_CACHE
+    from whisper_pipeline.local_worker import WorkerDied, local_worker
 
     pipeline_home = home.resolve_home(args.home)
     instance = _instance(pipeline_home)
     storage = _storage(pipeline_home)
     paths = list(find_recordings(Path(p) for p in args.paths))
-    missing = [p for p in paths if not p.exists()]
-    for path in missing:
+    for path in (p for p in paths if not p.exists()):
         print(f"not found: {path}", file=sys.stderr)
     paths = [p for p in paths if p.exists()]
     if not paths:
@@ -51,42 +50,42 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     entries = runner.register(instance, storage.registry, paths)
     print(f"{len(entries)} recording(s) registered in {pipeline_home}")
-    job = defs.resolve_job_def(PROCESS_RECORDING)
-    run_config = runner.shared_models_run_config(load_run_config(args.config), pipeline_home)
-    if not args.verbose:  # the CLI prints each failure itself; Dagster's full log is in the UI
-        run_config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
-    outcomes = []
-    with stop_on_signals() as stop:
+    run_config = with_settings(load_run_config(args.config))
+    outcomes: list = []
+    launched: list = []
+    logs = pipeline_home / "logs"
+    with stop_on_signals() as stop, local_worker(instance, logs, args.workers) as worker:
         try:
-            for index, entry in enumerate(entries, start=1):
-                print(
-                    f"[{index}/{len(entries)}] {entry.source_name} -> {entry.recording_id}",
-                    flush=True,
-                )
-                (outcome,) = runner.process(
-                    job, instance, [entry], force=args.force, run_config=run_config
-                )
+            _, skipped = runner.launch_recordings(
+                instance, entries, args.force, run_config, launched
+            )
+            for outcome in skipped:
                 outcomes.append(outcome)
-                if outcome.status == "failed":
-                    print(f"    FAILED: {outcome.error}", flush=True)
-                elif outcome.status == "skipped":
-                    print("    already processed (use --force to process again)", flush=True)
-                else:
-                    print(f"    done ({', '.join(outcome.steps)})", flush=True)
-                if stop.signal or outcome.interrupted:
-                    stop.signal = stop.signal or signal.SIGINT
-                    break
+                print(f"{outcome.recording_id}: already processed (use --force to process again)")
+            for item in launched:
+                print(f"{item.entry.source_name} -> {item.entry.recording_id}: run {item.run_id}")
+            follower = _RunFollower(instance, launched)
+            outcomes += runner.wait_for_runs(
+                instance,
+                launched,
+                on_outcome=follower.report,
+                check=lambda: (worker.check() if worker else None, follower.show_progress()),
+            )
         except KeyboardInterrupt:
-            pass  # raised outside a run (between recordings); handled below
-        finally:
-            MODEL_CACHE.shutdown()  # models released on every way out, logged
-    if stop.signal:
-        print(
-            f"\nstopped by a signal: {len(outcomes)} of {len(entries)} recording(s) attempted;"
-            " the interrupted run is marked failed and the next `run` redoes it",
-            file=sys.stderr,
-        )
-        return 128 + stop.signal
+            pass  # handled below: the runs are canceled, the worker stopped
+        except WorkerDied as error:
+            print(f"\n{error}", file=sys.stderr)
+            runner.cancel_runs(instance, [i.run_id for i in launched], str(error))
+            return 1
+        if stop.signal:
+            reason = f"stopped by {signal.Signals(stop.signal).name}"
+            canceled = runner.cancel_runs(instance, [i.run_id for i in launched], reason)
+            _wait_for_cancellation(instance, canceled)
+            print(
+                f"\n{reason}: {len(canceled)} unfinished run(s) canceled; the next `run` redoes them",
+                file=sys.stderr,
+            )
+            return 128 + stop.signal
     storage.warehouse.refresh_database()
     _print_summary(storage, [o.recording_id for o in outcomes])
     failed = [o for o in outcomes if o.status == "failed"]
@@ -98,16 +97,77 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+class _RunFollower:
+    """Prints each run's outcome, and its progress line whenever it changes."""
+
+    def __init__(self, instance, launched) -> None:
+        self.instance = instance
+        self.names = {item.run_id: item.entry.source_name for item in launched}
+        self.steps = {item.run_id: item.steps for item in launched}
+        self.shown: dict[str, str] = {}
+        self.done = 0
+
+    def report(self, outcome) -> None:
+        self.done += 1
+        name = self.names.get(outcome.run_id, outcome.recording_id)
+        prefix = f"[{self.done}/{len(self.names)}] {name}"
+        if outcome.status == "failed":
+            print(f"{prefix}: FAILED: {outcome.error}", flush=True)
+        else:
+            print(f"{prefix}: done ({', '.join(outcome.steps)})", flush=True)
+
+    def show_progress(self) -> None:
+        from dagster import DagsterRunStatus, RunsFilter
+
+        from whisper_pipeline.tags import TAG_PROGRESS
+
+        runs = self.instance.get_runs(
+            RunsFilter(run_ids=list(self.names), statuses=[DagsterRunStatus.STARTED])
+        )
+        for run in runs:
+            line = run.tags.get(TAG_PROGRESS)
+            if line and self.shown.get(run.run_id) != line:
+                self.shown[run.run_id] = line
+                print(f"    {self.names[run.run_id]}: {line}", file=sys.stderr, flush=True)
+
+
+def _wait_for_cancellation(instance, run_ids: list[str], timeout_s: float = 60.0) -> None:
+    """Give terminated runs time to unwind (their steps record where they stopped)."""
+    import time
+
+    from dagster import RunsFilter
+
+    from whisper_pipeline.runner import FINISHED
+
+    deadline = time.monotonic() + timeout_s
+    while run_ids and time.monotonic() < deadline:
+        runs = instance.get_runs(RunsFilter(run_ids=run_ids))
+        if all(run.status in FINISHED for run in runs):
+            return
+        time.sleep(0.3)
+
+
+def with_settings(run_config: dict) -> dict:
+    """Run config for a resource replaces what the settings file bound to it: a resource given
+    here starts from the settings file's values."""
+    from whisper_pipeline.settings import as_run_config, load_resource_settings
+
+    settings = as_run_config(load_resource_settings())
+    for name, section in (run_config.get("resources") or {}).items():
+        given = (section or {}).get("config") or {}
+        section["config"] = {**settings.get(name, {}).get("config", {}), **given}
+    return run_config
+
+
 class _StopRequest:
     signal: int | None = None
 
 
 @contextmanager
 def stop_on_signals() -> Iterator[_StopRequest]:
-    """SIGTERM and SIGINT (Ctrl+C) stop the CLI. Inside a run Dagster's own handler turns them
-    into an interruption of the running step (the run is marked failed, step cleanup and
-    resource teardown run); between runs ours raises KeyboardInterrupt. Either way the CLI
-    stops after it, releasing the models. A second signal falls back to the default."""
+    """SIGTERM and SIGINT (Ctrl+C) stop the CLI: it remembers which, raises KeyboardInterrupt
+    where it waits, then cancels its runs (a started one is terminated in its worker, whose
+    step records where it stopped). A second signal falls back to the default."""
     stop = _StopRequest()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
 
@@ -320,12 +380,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """Open the Dagster UI (webserver and daemon) on the same instance the CLI uses."""
-    import os
+    """Open the Dagster UI (webserver and daemon) on the same instance the CLI uses, with a run
+    worker beside it when the instance uses the embedded broker."""
+    import subprocess
 
-    from whisper_pipeline.instance import prepare_dagster_home
+    from whisper_pipeline.local_worker import local_worker
 
-    prepare_dagster_home(home.resolve_home(args.home))
+    pipeline_home = home.resolve_home(args.home)
+    instance = _instance(pipeline_home)
     target = (
         ["-w", "workspace.yaml"]
         if Path("workspace.yaml").exists()
@@ -333,7 +395,27 @@ def cmd_ui(args: argparse.Namespace) -> int:
     )
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", *target, "-h", args.host, "-p", str(args.port)]
-    print("starting: " + " ".join(command), flush=True)
+    with local_worker(instance, pipeline_home / "logs") as worker:
+        if worker:
+            print(f"run worker started (log: {worker.log_path})", flush=True)
+        print("starting: " + " ".join(command), flush=True)
+        process = subprocess.Popen(command)
+        try:
+            return process.wait()
+        except KeyboardInterrupt:  # the terminal's Ctrl+C reached dagster dev too
+            return process.wait()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """A long-lived run worker (Celery): runs execute in it and its models stay loaded."""
+    import os
+
+    from whisper_pipeline.instance import prepare_dagster_home
+    from whisper_pipeline.local_worker import worker_command
+
+    dagster_home = prepare_dagster_home(home.resolve_home(args.home))
+    command = worker_command(args.queues, args.concurrency, args.name, args.loglevel)
+    print(f"DAGSTER_HOME={dagster_home}\nstarting: {' '.join(command)}", file=sys.stderr)
     os.execv(command[0], command)
     return 0
 
@@ -372,6 +454,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("paths", nargs="+")
     run.add_argument("--force", action="store_true", help="process again even if already done")
     run.add_argument("--config", help="Dagster run config YAML (resources: asr: config: ...)")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="runs at a time in the CLI's own worker (embedded broker only; each loads its models)",
+    )
     run.set_defaults(func=cmd_run)
 
     query = commands.add_parser("query", help="read-only SQL on the warehouse views")
@@ -415,6 +503,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     with_instance.add_argument("command", nargs=argparse.REMAINDER)
     with_instance.set_defaults(func=cmd_with_instance)
+
+    worker = commands.add_parser(
+        "worker", help="start a run worker (Celery) that keeps models loaded across runs"
+    )
+    worker.add_argument(
+        "--queues", default="gpu,cpu", help="Celery queues to take runs from (default gpu,cpu)"
+    )
+    worker.add_argument(
+        "--concurrency", type=int, default=1, help="runs at a time (one per GPU; default 1)"
+    )
+    worker.add_argument("--name", help="worker node name (default whisper@<host>)")
+    worker.add_argument("--loglevel", default="INFO")
+    worker.set_defaults(func=cmd_worker)
 
     ui = commands.add_parser("ui", help="open the Dagster UI on this pipeline's instance")
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")

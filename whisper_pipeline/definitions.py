@@ -5,17 +5,12 @@ from dagster import Definitions
 
 from whisper_pipeline.assets import PER_RECORDING_ASSETS
 from whisper_pipeline.assets.summaries import SUMMARY_ASSETS
-from whisper_pipeline.batch import process_batch
 from whisper_pipeline.jobs import process_recording
 from whisper_pipeline.resources.alignment import WordAlignment
 from whisper_pipeline.resources.asr import WhisperASR
 from whisper_pipeline.resources.diarization import SpeakerDiarizer
 from whisper_pipeline.resources.storage import PipelineStorage
-from whisper_pipeline.schedules import (
-    refresh_summaries,
-    refresh_summaries_hourly,
-    retry_failed_recordings,
-)
+from whisper_pipeline.schedules import refresh_summaries, refresh_summaries_hourly
 from whisper_pipeline.sensors.inbox import IntakeSettings, build_inbox_sensor
 from whisper_pipeline.sensors.run_monitor import RunMonitorSettings, run_monitor
 from whisper_pipeline.settings import SettingsError, load_resource_settings
@@ -46,8 +41,8 @@ resources = build_resources(load_resource_settings())
 
 defs = Definitions(
     assets=[*PER_RECORDING_ASSETS, *SUMMARY_ASSETS],
-    jobs=[process_recording, process_batch, refresh_summaries],
+    jobs=[process_recording, refresh_summaries],
     sensors=[run_monitor, build_inbox_sensor(resources["intake"].interval_s)],
-    schedules=[retry_failed_recordings, refresh_summaries_hourly],
+    schedules=[refresh_summaries_hourly],
     resources=resources,
 )

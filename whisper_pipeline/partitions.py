@@ -2,7 +2,15 @@
 
 from dagster import DynamicPartitionsDefinition
 
+from whisper_pipeline.lib.registry import RegisteredRecording
+from whisper_pipeline.tags import PARTITION_TAG, SOURCE_NAME_TAG
+
 RECORDINGS_PARTITION = "recordings"
-PARTITION_TAG = "dagster/partition"  # the run tag holding a run's recording id
+PARTITION_CHUNK = 500  # keys added per call: SQLite refuses statements with too many variables
 
 recordings_partitions = DynamicPartitionsDefinition(name=RECORDINGS_PARTITION)
+
+
+def recording_run_tags(entry: RegisteredRecording) -> dict[str, str]:
+    """The tags of a recording's run: its partition, and the file name people recognise."""
+    return {PARTITION_TAG: entry.recording_id, SOURCE_NAME_TAG: entry.source_name[:200]}

@@ -1,25 +1,37 @@
-"""Registering recordings and materializing `process_recording` through a Dagster instance.
+"""Registering recordings and launching `process_recording` runs through the code location.
 
-The CLI uses this; it is the same job, assets and resources the UI and the sensors run."""
+Runs made here are the same as the UI's: created from the code location (so the UI can
+re-execute them and run retries apply), submitted to the instance's run coordinator and
+executed by its run launcher (a Celery worker: see launcher.py and worker.py)."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
+from dagster._core.definitions.selector import JobSubsetSelector
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._core.workspace.context import WorkspaceProcessContext, WorkspaceRequestContext
+from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 
+from whisper_pipeline.jobs import PROCESS_RECORDING
 from whisper_pipeline.lib.registry import RecordingRegistry, RegisteredRecording
-from whisper_pipeline.partitions import RECORDINGS_PARTITION
+from whisper_pipeline.partitions import (
+    PARTITION_CHUNK,
+    RECORDINGS_PARTITION,
+    recording_run_tags,
+)
 
-PARTITION_CHUNK = 500  # SQLite refuses statements with too many variables
-MODEL_RESOURCES = ("asr", "alignment", "diarizer")
-SOURCE_NAME_TAG = "whisper/source_name"
-
-
+CODE_LOCATION = "whisper_pipeline"
+DEFINITIONS_MODULE = "whisper_pipeline.definitions"
 STATUSES = ("succeeded", "failed", "skipped")
+FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 
 
 @dataclass(frozen=True)
@@ -30,7 +42,14 @@ class RunOutcome:
     status: str  # succeeded | failed | skipped
     error: str | None = None
     steps: tuple[str, ...] = ()
-    interrupted: bool = False  # terminated (SIGTERM, Ctrl+C, UI), not failed by its input
+    interrupted: bool = False  # canceled (Ctrl+C, SIGTERM, the UI), not failed by its input
+
+
+@dataclass
+class LaunchedRun:
+    entry: RegisteredRecording
+    run_id: str
+    steps: tuple[str, ...] = field(default_factory=tuple)
 
 
 def add_partitions(instance: DagsterInstance, recording_ids: Sequence[str]) -> None:
@@ -70,102 +89,152 @@ def steps_to_run(job, instance: DagsterInstance, recording_id: str, force: bool)
     return [key for key in keys if key in selected]
 
 
-INTERRUPT_ERRORS = {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}
+@contextmanager
+def code_location_workspace(instance: DagsterInstance) -> Iterator[WorkspaceRequestContext]:
+    """The code location loaded in this process, under the name the UI and daemon know it by:
+    runs created from it carry that origin, so the UI can re-execute them."""
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(executable_path=sys.executable, module_name=DEFINITIONS_MODULE),
+        location_name=CODE_LOCATION,
+    )
+    with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as process:
+        yield process.create_request_context()
 
 
-def was_interrupted(result) -> bool:
-    for event in result.all_events:
-        data = event.step_failure_data if event.is_step_failure else None
-        if data and data.error and data.error.cls_name in INTERRUPT_ERRORS:
-            return True
-    return False
+def launch_recording_run(
+    instance: DagsterInstance,
+    workspace: WorkspaceRequestContext,
+    entry: RegisteredRecording,
+    assets: Sequence[AssetKey] | None = None,
+    run_config: dict | None = None,
+    tags: dict[str, str] | None = None,
+) -> DagsterRun:
+    """Create one `process_recording` run for `entry` (only `assets` when given) and submit it
+    to the instance's run coordinator."""
+    location = workspace.get_code_location(CODE_LOCATION)
+    (repository,) = location.get_repositories().values()
+    selector = JobSubsetSelector(
+        location_name=CODE_LOCATION,
+        repository_name=repository.name,
+        job_name=PROCESS_RECORDING,
+        op_selection=None,
+        asset_selection=list(assets) if assets else None,
+    )
+    remote_job = location.get_job(selector)
+    run_config = run_config or {}
+    plan = location.get_execution_plan(
+        remote_job, run_config, step_keys_to_execute=None, known_state=None, instance=instance
+    ).execution_plan_snapshot
+    run = instance.create_run(
+        job_name=PROCESS_RECORDING,
+        run_id=None,
+        run_config=run_config,
+        resolved_op_selection=remote_job.resolved_op_selection,
+        step_keys_to_execute=plan.step_keys_to_execute,
+        op_selection=None,
+        status=None,
+        root_run_id=None,
+        parent_run_id=None,
+        tags={**remote_job.tags, **recording_run_tags(entry), **(tags or {})},
+        job_snapshot=remote_job.job_snapshot,
+        execution_plan_snapshot=plan,
+        parent_job_snapshot=remote_job.parent_job_snapshot,
+        remote_job_origin=remote_job.get_remote_origin(),
+        job_code_origin=remote_job.get_python_origin(),
+        asset_selection=frozenset(assets) if assets else None,
+        asset_check_selection=None,
+        asset_graph=repository.asset_graph,
+    )
+    return instance.submit_run(run.run_id, workspace)
 
 
-def failure_message(instance: DagsterInstance, result) -> str:
-    """The first step failure's message, which names the file, step and problem."""
-    if was_interrupted(result):
-        return interrupted_message(instance, result.run_id)
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data:
-            error = event.step_failure_data.user_failure_data
-            if error is not None and error.description:
-                return error.description
-            if event.step_failure_data.error:
-                return event.step_failure_data.error.message.strip()
-    return "failed"
-
-
-def interrupted_message(instance: DagsterInstance, run_id: str) -> str:
-    """'Step transcribe interrupted after 12 segments (run terminated)', from the progress tags."""
-    from whisper_pipeline.assets.step import TAG_SEGMENTS, TAG_STEP
-
-    run = instance.get_run_by_id(run_id)
-    tags = run.tags if run else {}
-    segments = tags.get(TAG_SEGMENTS)
-    where = f" after {segments} segments" if segments is not None else ""
-    return f"Step {tags.get(TAG_STEP, 'unknown')} interrupted{where} (run terminated)"
-
-
-def shared_models_run_config(run_config: dict | None, pipeline_home: Path) -> dict:
-    """Run config for several runs in one process: the given config, results under
-    `pipeline_home`, and models kept loaded from one run to the next (the caller releases
-    them after the last one)."""
-    from whisper_pipeline.settings import as_run_config, load_resource_settings
-
-    config = copy.deepcopy(run_config or {})
-    resources = config.setdefault("resources", {})
-    resources.setdefault("storage", {}).setdefault("config", {})["home_dir"] = str(pipeline_home)
-    # run config for a resource replaces what the settings file bound to it: start from those
-    settings = as_run_config(load_resource_settings())
-    for model_family in MODEL_RESOURCES:
-        given = resources.setdefault(model_family, {}).setdefault("config", {})
-        family_config = {**settings.get(model_family, {}).get("config", {}), **given}
-        family_config.setdefault("release_after_run", False)
-        resources[model_family]["config"] = family_config
-    return config
-
-
-def process(
-    job,
+def launch_recordings(
     instance: DagsterInstance,
     entries: Sequence[RegisteredRecording],
     force: bool = False,
     run_config: dict | None = None,
-    tags: dict[str, str] | None = None,
-) -> list[RunOutcome]:
-    """One run of `process_recording` per recording that has work left; a failed recording
-    never stops the others."""
-    outcomes: list[RunOutcome] = []
-    for entry in entries:
-        selection = steps_to_run(job, instance, entry.recording_id, force)
-        if not selection:
-            outcomes.append(RunOutcome(entry.recording_id, entry.source_path, None, "skipped"))
-            continue
-        result = job.execute_in_process(
-            instance=instance,
-            partition_key=entry.recording_id,
-            asset_selection=selection,
-            raise_on_error=False,
-            run_config=run_config or {},
-            tags={**(tags or {}), SOURCE_NAME_TAG: entry.source_name[:200]},
+    launched: list[LaunchedRun] | None = None,
+) -> tuple[list[LaunchedRun], list[RunOutcome]]:
+    """One run per recording with work left; the others are reported as skipped. Each run is
+    appended to `launched` as soon as it exists (so an interrupted caller can cancel it)."""
+    from whisper_pipeline.definitions import defs
+
+    job = defs.resolve_job_def(PROCESS_RECORDING)
+    launched = [] if launched is None else launched
+    skipped: list[RunOutcome] = []
+    with code_location_workspace(instance) as workspace:
+        for entry in entries:
+            selection = steps_to_run(job, instance, entry.recording_id, force)
+            if not selection:
+                skipped.append(RunOutcome(entry.recording_id, entry.source_path, None, "skipped"))
+                continue
+            every_step = len(selection) == len(job.asset_layer.asset_graph.toposorted_asset_keys)
+            run = launch_recording_run(
+                instance, workspace, entry, None if every_step else selection, run_config
+            )
+            steps = tuple(key.to_user_string() for key in selection)
+            launched.append(LaunchedRun(entry, run.run_id, steps))
+    return launched, skipped
+
+
+def outcome_of(instance: DagsterInstance, launched: LaunchedRun, run: DagsterRun) -> RunOutcome:
+    from whisper_pipeline.status import run_error
+
+    entry = launched.entry
+    if run.status == DagsterRunStatus.SUCCESS:
+        return RunOutcome(
+            entry.recording_id, entry.source_path, run.run_id, "succeeded", steps=launched.steps
         )
-        steps = tuple(key.to_user_string() for key in selection)
-        if result.success:
-            outcomes.append(
-                RunOutcome(
-                    entry.recording_id, entry.source_path, result.run_id, "succeeded", steps=steps
-                )
-            )
+    return RunOutcome(
+        entry.recording_id,
+        entry.source_path,
+        run.run_id,
+        "failed",
+        run_error(instance, run.run_id) or run.status.value.lower(),
+        launched.steps,
+        interrupted=run.status == DagsterRunStatus.CANCELED,
+    )
+
+
+def wait_for_runs(
+    instance: DagsterInstance,
+    launched: Sequence[LaunchedRun],
+    on_outcome: Callable[[RunOutcome], None] = lambda _outcome: None,
+    poll_s: float = 0.3,
+    check: Callable[[], None] = lambda: None,
+) -> list[RunOutcome]:
+    """Wait until every run has finished, reporting each as it does (in launch order).
+    `check` is called on each poll and may raise to stop waiting (a dead local worker)."""
+    pending = {item.run_id: item for item in launched}
+    outcomes: dict[str, RunOutcome] = {}
+    while pending:
+        check()
+        runs = instance.get_runs(RunsFilter(run_ids=list(pending)))
+        for run in runs:
+            if run.status in FINISHED:
+                outcome = outcome_of(instance, pending.pop(run.run_id), run)
+                outcomes[run.run_id] = outcome
+                on_outcome(outcome)
+        if pending:
+            time.sleep(poll_s)
+    return [outcomes[item.run_id] for item in launched]
+
+
+def cancel_runs(instance: DagsterInstance, run_ids: Iterable[str], reason: str) -> list[str]:
+    """Cancel the runs that have not finished: queued ones never start, started ones are
+    terminated (their step records where it stopped). Returns the ids it canceled."""
+    canceled = []
+    for run in instance.get_runs(RunsFilter(run_ids=list(run_ids))):
+        if run.status in FINISHED:
+            continue
+        if run.status == DagsterRunStatus.STARTED:
+            instance.report_run_canceling(run, message=reason)
+            try:
+                instance.run_launcher.terminate(run.run_id)
+            except Exception as error:  # the worker is gone: the run is canceled all the same
+                instance.report_engine_event(f"could not terminate the worker: {error}", run)
+                instance.report_run_canceled(run, message=reason)
         else:
-            outcomes.append(
-                RunOutcome(
-                    entry.recording_id,
-                    entry.source_path,
-                    result.run_id,
-                    "failed",
-                    failure_message(instance, result),
-                    steps,
-                    interrupted=was_interrupted(result),
-                )
-            )
-    return outcomes
+            instance.report_run_canceled(run, message=reason)
+        canceled.append(run.run_id)
+    return canceled

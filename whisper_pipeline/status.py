@@ -6,7 +6,11 @@ import time
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
-from whisper_pipeline.assets.step import (
+from whisper_pipeline.jobs import PROCESS_RECORDING
+from whisper_pipeline.lib.progress import format_duration
+from whisper_pipeline.tags import (
+    PARTITION_TAG,
+    SOURCE_NAME_TAG,
     TAG_PERCENT,
     TAG_PROGRESS,
     TAG_SEGMENTS,
@@ -14,10 +18,8 @@ from whisper_pipeline.assets.step import (
     TAG_STEP_STARTED,
     TAG_UPDATED,
 )
-from whisper_pipeline.jobs import PROCESS_RECORDING
-from whisper_pipeline.lib.progress import format_duration
-from whisper_pipeline.partitions import PARTITION_TAG
-from whisper_pipeline.runner import INTERRUPT_ERRORS, interrupted_message
+
+INTERRUPT_ERRORS = {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}
 
 ACTIVE = (
     DagsterRunStatus.STARTED,
@@ -27,8 +29,24 @@ ACTIVE = (
 )
 
 
+def interrupted_message(instance: DagsterInstance, run_id: str) -> str:
+    """'Step transcribe interrupted after 12 segments (run terminated)', from the progress tags."""
+    run = instance.get_run_by_id(run_id)
+    tags = run.tags if run else {}
+    segments = tags.get(TAG_SEGMENTS)
+    where = f" after {segments} segments" if segments is not None else ""
+    step = tags.get(TAG_STEP)
+    if step is None:
+        return "Interrupted before its first step (run terminated)"
+    return f"Step {step} interrupted{where} (run terminated)"
+
+
 def run_error(instance: DagsterInstance, run_id: str) -> str | None:
-    """The message of the run's first step failure, else of the run failure."""
+    """The message of the run's first step failure, else of the run failure; for a canceled
+    run, where it was interrupted."""
+    run = instance.get_run_by_id(run_id)
+    if run is not None and run.status == DagsterRunStatus.CANCELED:
+        return interrupted_message(instance, run_id)
     records = instance.get_records_for_run(
         run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}
     ).records
@@ -73,6 +91,7 @@ def recent_runs(instance: DagsterInstance, limit: int = 20, now: float | None = 
             {
                 "run_id": run.run_id,
                 "recording_id": tags.get(PARTITION_TAG),
+                "source_name": tags.get(SOURCE_NAME_TAG),
                 "status": run.status.value,
                 "step": tags.get(TAG_STEP),
                 "percent": percent,
@@ -84,7 +103,7 @@ def recent_runs(instance: DagsterInstance, limit: int = 20, now: float | None = 
                 "last_update_s_ago": round(now - updated, 1) if active and updated else None,
                 "progress": tags.get(TAG_PROGRESS),
                 "error": run_error(instance, run.run_id)
-                if run.status == DagsterRunStatus.FAILURE
+                if run.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
                 else None,
             }
         )

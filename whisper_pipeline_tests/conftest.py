@@ -188,3 +188,86 @@ def wait_for(condition, timeout_s: float, what: str, interval_s: float = 0.5):
             return value
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def start_worker(home: Path, name: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """A real run worker (`whisper-pipeline worker`, Celery) for the home's instance; its log
+    goes to <home>/logs/<name>.log."""
+    log_dir = home / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_dir / f"{name.split('@')[0]}.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "whisper_pipeline.cli", "worker", "--name", name],
+            env=env or env_for(home),
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_webserver(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """dagster-webserver on loopback over the repo's workspace, as `make ui` starts it."""
+    import urllib.request
+
+    port = free_port()
+    server = spawn_group(
+        [sys.executable, "-m", "dagster_webserver", "-w", "workspace.yaml"]
+        + ["-h", "127.0.0.1", "-p", str(port)],
+        env,
+        cwd=REPO,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/server_info", timeout=5):
+                return server, url
+        except OSError:
+            if time.monotonic() > deadline:
+                kill_group(server)
+                raise AssertionError("webserver did not come up") from None
+            time.sleep(1)
+
+
+def graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{url}/graphql",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        body = json.loads(response.read())
+    assert "errors" not in body, body
+    return body["data"]
+
+
+REEXECUTE = """
+mutation($params: ReexecutionParams) {
+  launchPipelineReexecution(reexecutionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message stack }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+
+
+def reexecute(url: str, run_id: str) -> str:
+    """The UI's "Re-execute all": the new run's id (asserting the UI would not show an error)."""
+    params = {"parentRunId": run_id, "strategy": "ALL_STEPS"}
+    result = graphql(url, REEXECUTE, {"params": params})["launchPipelineReexecution"]
+    assert result["__typename"] == "LaunchRunSuccess", result
+    return result["run"]["runId"]

@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from whisper_pipeline_tests.conftest import cli_env
+from whisper_pipeline_tests.conftest import (
+    cli_env,
+    env_for,
+    graphql,
+    kill_group,
+    reexecute,
+    start_webserver,
+    start_worker,
+    wait_for,
+)
 
 
 def cli(home, *args, check=False):
@@ -117,58 +126,56 @@ def test_run_without_recordings_says_so(tmp_path):
 @pytest.fixture(scope="module")
 def webserver(processed):
     """dagster-webserver on loopback, on the CLI's instance, as `make ui` starts it."""
-    import socket
-    import time
-    import urllib.request
-
     home, _ = processed
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = cli_env(home)
-    env["DAGSTER_HOME"] = str(home / "dagster")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster_webserver",
-            "-w",
-            "workspace.yaml",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/server_info", timeout=5):
-                break
-        except OSError:
-            assert time.monotonic() < deadline, "webserver did not come up"
-            time.sleep(1)
+    server, url = start_webserver(env_for(home))
     try:
         yield url
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        kill_group(server)
 
 
-def graphql(url, query):
-    import urllib.request
+@contextlib.contextmanager
+def instance_of(home: Path):
+    import os
 
-    request = urllib.request.Request(
-        f"{url}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())["data"]
+    from dagster import DagsterInstance
+
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    try:
+        with DagsterInstance.get() as instance:
+            yield instance
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME")
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+
+
+def test_a_cli_made_run_is_re_executed_from_the_ui(webserver, processed):
+    """The UI's Re-execute (its GraphQL mutation) on a run `whisper-pipeline run` made: it is
+    launched like any UI run and executed by a worker."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    home, _ = processed
+    worker = start_worker(home, "ui@test")
+    try:
+        with instance_of(home) as instance:
+            (team,) = [
+                run
+                for run in instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
+                if run.tags.get("whisper/source_name") == "team call.wav"
+            ]
+            again = reexecute(webserver, team.run_id)
+            rerun = wait_for(
+                lambda: (run := instance.get_run_by_id(again)).is_finished and run,
+                300,
+                "the re-executed run",
+            )
+            assert rerun.status == DagsterRunStatus.SUCCESS and rerun.parent_run_id == team.run_id
+            assert rerun.tags["whisper/worker"] == "ui@test"
+    finally:
+        kill_group(worker)
 
 
 def test_the_dagster_ui_serves_the_asset_graph_partitions_and_metadata(webserver):

@@ -34,21 +34,28 @@ def compose_config(**env):
     )
 
 
-def test_compose_file_validates_with_postgres_code_webserver_daemon_and_a_gpu():
+def test_compose_file_validates_with_postgres_redis_code_webserver_daemon_and_a_gpu_worker():
     result = compose_config(POSTGRES_PASSWORD="example")
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     services = config["services"]
-    assert set(services) == {"postgres", "code", "webserver", "daemon"}
+    assert set(services) == {"postgres", "redis", "code", "webserver", "daemon", "worker"}
     (port,) = services["webserver"]["ports"]  # compose v1 prints short syntax, v2 long syntax
     assert (port["host_ip"] if isinstance(port, dict) else port.split(":")[0]) == "127.0.0.1"
-    devices = services["code"]["deploy"]["resources"]["reservations"]["devices"]
+    worker = services["worker"]  # runs execute in the worker: it gets the GPU and the data
+    devices = worker["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["capabilities"] == ["gpu"]
-    mounts = {
-        v["target"] if isinstance(v, dict) else v.split(":")[1] for v in services["code"]["volumes"]
-    }
-    assert {"/data/inbox", "/data/outputs", "/data/warehouse"} <= mounts
-    assert services["daemon"]["environment"]["WHISPER_PIPELINE_INSTANCE"] == "production"
+    assert worker["command"][:2] == ["whisper-pipeline", "worker"]
+    for name in ("code", "worker", "daemon"):
+        mounts = {
+            v["target"] if isinstance(v, dict) else v.split(":")[1]
+            for v in services[name]["volumes"]
+        }
+        assert {"/data/inbox", "/data/outputs", "/data/warehouse"} <= mounts
+    for name in ("daemon", "webserver", "worker"):
+        environment = services[name]["environment"]
+        assert environment["WHISPER_PIPELINE_INSTANCE"] == "production"
+        assert environment["WHISPER_PIPELINE_BROKER"] == "redis://redis:6379/0"
 
 
 def test_compose_refuses_to_start_without_a_database_password():

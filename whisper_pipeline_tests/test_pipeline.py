@@ -11,6 +11,7 @@ from whisper_pipeline.definitions import defs
 from whisper_pipeline.jobs import PROCESS_RECORDING
 from whisper_pipeline.lib.warehouse import Warehouse
 from whisper_pipeline.resources.storage import PipelineStorage
+from whisper_pipeline_tests.in_process import process_in_process
 
 STEPS = (
     "recording_metadata",
@@ -25,9 +26,7 @@ def run(instance, home, paths, force=False, resources=None):
     storage = PipelineStorage(home_dir=str(home))
     entries = runner.register(instance, storage.registry, paths)
     config = {"resources": {"storage": {"config": {"home_dir": str(home)}}, **(resources or {})}}
-    outcomes = runner.process(
-        defs.resolve_job_def(PROCESS_RECORDING), instance, entries, force, config
-    )
+    outcomes = process_in_process(instance, entries, force, config)
     return storage, {o.source_path.rsplit("/", 1)[-1]: o for o in outcomes}
 
 
@@ -185,7 +184,7 @@ def test_a_file_deleted_after_registration_fails_with_a_clear_message(
     storage = PipelineStorage(home_dir=str(pipeline_home))
     (entry,) = runner.register(instance, storage.registry, [source])
     source.unlink()
-    (outcome,) = runner.process(defs.resolve_job_def(PROCESS_RECORDING), instance, [entry])
+    (outcome,) = process_in_process(instance, [entry])
     assert outcome.status == "failed"
     assert "soon gone.wav: file not found" in outcome.error
 

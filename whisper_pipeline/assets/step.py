@@ -11,24 +11,25 @@ from typing import Any
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
 from dagster._core.errors import DagsterExecutionInterruptedError
 
-from whisper_pipeline.lib.errors import StepFailure
+from whisper_pipeline.lib.errors import PipelineError, StepFailure
 from whisper_pipeline.lib.model_cache import MODEL_CACHE, describe_key, free_memory_logged
 from whisper_pipeline.lib.processes import hostname, process_start_ticks
 from whisper_pipeline.lib.progress import ProgressReporter, ProgressSnapshot
 from whisper_pipeline.resources.storage import PipelineStorage
+from whisper_pipeline.tags import (
+    RETRY_ON_FAILURE_TAG,
+    TAG_HOST,
+    TAG_PERCENT,
+    TAG_PID,
+    TAG_PID_START,
+    TAG_PROGRESS,
+    TAG_SEGMENTS,
+    TAG_STEP,
+    TAG_STEP_STARTED,
+    TAG_UPDATED,
+)
 
 progress_log = logging.getLogger("whisper_pipeline.progress")
-
-# Run tags that show where a run is; the UI shows them, `status` and the run monitor read them.
-TAG_STEP = "whisper/step"
-TAG_STEP_STARTED = "whisper/step_started_at"
-TAG_UPDATED = "whisper/progress_updated_at"
-TAG_SEGMENTS = "whisper/segments"
-TAG_PERCENT = "whisper/percent"
-TAG_PROGRESS = "whisper/progress"
-TAG_PID = "whisper/pid"
-TAG_PID_START = "whisper/pid_start"
-TAG_HOST = "whisper/host"
 
 
 @dataclass
@@ -137,6 +138,16 @@ def _record_safely(
         context.log.exception("could not record the failure of %s in the warehouse", state.step)
 
 
+def _do_not_retry(context: AssetExecutionContext, error: PipelineError) -> None:
+    """The input itself is at fault (not decodable, empty, no audio stream, a bad setting):
+    running again gives the same failure, so Dagster's run retries leave this run alone."""
+    try:
+        context.instance.add_run_tags(context.run.run_id, {RETRY_ON_FAILURE_TAG: "false"})
+        context.log.info(f"not retried: {type(error).__name__} does not go away by itself")
+    except Exception:
+        context.log.exception("could not mark the run as not to be retried")
+
+
 @contextmanager
 def recording_step(
     context: AssetExecutionContext,
@@ -165,6 +176,8 @@ def recording_step(
     except Exception as error:
         failure = StepFailure(step, error, state.segments)
         _record_safely(context, storage, state, str(failure), error)
+        if isinstance(error, PipelineError):
+            _do_not_retry(context, error)
         free_memory_logged(f"{step} failed", full=True)
         loaded = ", ".join(describe_key(key) for key in MODEL_CACHE.loaded_keys()) or "none"
         context.log.info(f"{step} failed; accelerator memory freed; models still loaded: {loaded}")

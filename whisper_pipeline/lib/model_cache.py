@@ -98,6 +98,8 @@ class ModelCache:
         self._reaper: threading.Thread | None = None
         self._stop_reaper = threading.Event()
         self._atexit_registered = False
+        # set in long-lived run workers (whisper_pipeline.worker): runs leave their models loaded
+        self.keep_between_runs = False
 
     def configure(self, max_models: int | None = None, idle_seconds: float | None = None) -> None:
         """Tighten or loosen the bounds (resources pass their settings on each borrow)."""

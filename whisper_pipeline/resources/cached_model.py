@@ -22,9 +22,9 @@ class CachedModelResource(ConfigurableResource):
         default=False,
         description="Release the model as soon as no step uses it (frees GPU memory between steps).",
     )
-    release_after_run: bool = Field(
-        default=True,
-        description="Release the model when the run ends. The CLI keeps models loaded across the recordings it processes and releases them when it exits.",
+    release_after_run: bool | None = Field(
+        default=None,
+        description="Release the model when the run ends. Default (None): release, unless the run executes in a long-lived worker (`whisper-pipeline worker`, the CLI's own worker), which keeps models loaded for its next runs and releases them when it stops.",
     )
     max_loaded_models: int = Field(
         default=3,
@@ -60,7 +60,12 @@ class CachedModelResource(ConfigurableResource):
         """End of run (also after a failure or termination): release the model unless the
         process keeps it for further runs. Releasing gives the accelerator memory back; a kept
         model's steps gave back what they no longer needed when each of them ended."""
-        if not self.release_after_run:
+        keep = (
+            MODEL_CACHE.keep_between_runs
+            if self.release_after_run is None
+            else not self.release_after_run
+        )
+        if keep:
             return
         try:
             MODEL_CACHE.release(self.cache_key(), reason="run finished")

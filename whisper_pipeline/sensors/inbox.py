@@ -1,13 +1,12 @@
-"""The inbox sensor: new, finished recordings in a folder become partitions and batch runs.
+"""The inbox sensor: new, finished recordings in a folder become partitions and runs.
 
 Each tick observes the folder (lib/inbox.py decides which files are stable), registers the
-stable ones (content hash -> recording id), adds the new ids as partitions and requests
-`process_batch` runs over them. A recording id that is already a partition is never requested
+stable ones (content hash -> recording id), adds the new ids as partitions and requests one
+`process_recording` run per new recording (workers keep models loaded from run to run). A recording id that is already a partition is never requested
 again, whatever the cursor says: the same content under another name is the same recording."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from dagster import (
 from pydantic import Field
 
 from whisper_pipeline import home
-from whisper_pipeline.batch import BATCH_SIZE_TAG, batch_run_config, process_batch
+from whisper_pipeline.jobs import process_recording
 from whisper_pipeline.lib.errors import RecordingError
 from whisper_pipeline.lib.inbox import (
     InboxCursor,
@@ -35,9 +34,13 @@ from whisper_pipeline.lib.inbox import (
     scan_inbox,
 )
 from whisper_pipeline.lib.registry import RegisteredRecording
-from whisper_pipeline.partitions import RECORDINGS_PARTITION, recordings_partitions
+from whisper_pipeline.partitions import (
+    PARTITION_CHUNK,
+    RECORDINGS_PARTITION,
+    recording_run_tags,
+    recordings_partitions,
+)
 from whisper_pipeline.resources.storage import PipelineStorage
-from whisper_pipeline.runner import PARTITION_CHUNK
 
 INBOX_SENSOR = "recordings_inbox"
 LISTED_NAMES = 10  # per kind in the tick log; the rest are counted
@@ -68,18 +71,6 @@ class IntakeSettings(ConfigurableResource):
     tick_budget_s: float = Field(
         default=30.0,
         description="Stop hashing new files after this long in one tick (big files); the rest wait.",
-    )
-    batch_size: int = Field(
-        default=20,
-        description="Recordings per batch run (models load once per batch).",
-    )
-    retry_after_s: float = Field(
-        default=600.0,
-        description="The failed-recordings schedule retries a recording only once its last failure is this old.",
-    )
-    max_retries: int = Field(
-        default=3,
-        description="The failed-recordings schedule re-requests a recording while it has failed fewer times than this plus one.",
     )
 
     def inbox(self, pipeline_home: Path) -> Path:
@@ -205,23 +196,17 @@ def evaluate_inbox(
     return tick, scan.cursor.to_json()
 
 
-def batch_run_requests(
-    recording_ids: list[str], batch_size: int, key_prefix: str = "inbox"
-) -> list[RunRequest]:
-    """Recordings that arrived together, `batch_size` per run. The run key is derived from the
-    ids, so a re-evaluated tick can never start the same batch twice."""
-    requests = []
-    for start in range(0, len(recording_ids), max(1, batch_size)):
-        batch = recording_ids[start : start + max(1, batch_size)]
-        digest = hashlib.sha256("\n".join(batch).encode()).hexdigest()[:16]
-        requests.append(
-            RunRequest(
-                run_key=f"{key_prefix}:{batch[0]}:{len(batch)}:{digest}",
-                run_config=batch_run_config(batch),
-                tags={BATCH_SIZE_TAG: str(len(batch))},
-            )
+def run_requests(new: list[RegisteredRecording]) -> list[RunRequest]:
+    """One run per new recording. The run key is the recording id, so a re-evaluated tick can
+    never start the same recording twice."""
+    return [
+        RunRequest(
+            run_key=f"inbox:{entry.recording_id}",
+            partition_key=entry.recording_id,
+            tags=recording_run_tags(entry),
         )
-    return requests
+        for entry in new
+    ]
 
 
 def partition_requests(recording_ids: list[str]) -> list:
@@ -236,12 +221,12 @@ def build_inbox_sensor(interval_s: int):
 
     @sensor(
         name=INBOX_SENSOR,
-        job=process_batch,
+        job=process_recording,
         minimum_interval_seconds=max(1, interval_s),
         default_status=DefaultSensorStatus.RUNNING,
         description=(
-            "Watches the inbox folder: stable new recordings become partitions and batch runs "
-            "(one recording once, whatever its name)."
+            "Watches the inbox folder: each stable new recording becomes a partition and a "
+            "process_recording run (one recording once, whatever its name)."
         ),
     )
     def recordings_inbox(
@@ -253,7 +238,7 @@ def build_inbox_sensor(interval_s: int):
         if not tick.new:
             return SensorResult(skip_reason="; ".join(tick.describe()[:3]), cursor=cursor)
         return SensorResult(
-            run_requests=batch_run_requests(tick.new_ids, intake.batch_size),
+            run_requests=run_requests(tick.new),
             dynamic_partitions_requests=partition_requests(tick.new_ids),
             cursor=cursor,
         )

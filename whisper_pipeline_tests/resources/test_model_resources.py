@@ -9,10 +9,9 @@ import time
 
 import pytest
 
-from whisper_pipeline.definitions import defs
-from whisper_pipeline.jobs import PROCESS_RECORDING
 from whisper_pipeline.lib.model_cache import MODEL_CACHE
 from whisper_pipeline.resources.asr import WhisperASR
+from whisper_pipeline.resources.storage import PipelineStorage
 from whisper_pipeline_tests.conftest import cli_env
 
 
@@ -55,6 +54,7 @@ def test_release_on_exception_and_eager_release(bounded_cache):
 def _materialize(instance, home, tiny_file, release_after_run):
     from whisper_pipeline import runner
     from whisper_pipeline.resources.storage import PipelineStorage
+    from whisper_pipeline_tests.in_process import process_in_process
 
     storage = PipelineStorage(home_dir=str(home))
     entries = runner.register(instance, storage.registry, [tiny_file])
@@ -64,9 +64,7 @@ def _materialize(instance, home, tiny_file, release_after_run):
             "asr": {"config": {"device": "cpu", "release_after_run": release_after_run}},
         }
     }
-    (outcome,) = runner.process(
-        defs.resolve_job_def(PROCESS_RECORDING), instance, entries, True, config
-    )
+    (outcome,) = process_in_process(instance, entries, True, config)
     assert outcome.status == "succeeded", outcome.error
 
 
@@ -119,9 +117,10 @@ def test_signal_mid_transcription_stops_cleanly_releases_models_and_fails_the_ru
     process.send_signal(sig)
     stdout, rest = process.communicate(timeout=120)
     stderr = "".join(seen) + rest
-    assert process.returncode == 130, stderr
-    assert "model released (process shutdown" in stderr
-    assert "stopped by a signal: 1 of 2 recording(s) attempted" in stderr
+    assert process.returncode == 128 + sig, stderr
+    assert f"stopped by {signal.Signals(sig).name}: 2 unfinished run(s) canceled" in stderr
+    (worker_log,) = (home / "logs").glob("worker-*.log")
+    assert "model released (process shutdown" in worker_log.read_text()  # the worker's models
     status = subprocess.run(
         [sys.executable, "-m", "whisper_pipeline.cli", "status", "--format", "json"],
         env=cli_env(home),
@@ -129,9 +128,14 @@ def test_signal_mid_transcription_stops_cleanly_releases_models_and_fails_the_ru
         text=True,
         check=True,
     )
-    (run,) = json.loads(status.stdout)  # the second recording was never started
-    assert run["status"] == "FAILURE" and run["step"] == "transcribe"
-    assert run["error"].startswith("Step transcribe interrupted")
+    runs = {run["source_name"]: run for run in json.loads(status.stdout)}
+    interrupted, never_started = runs["long call.wav"], runs["zz next.wav"]
+    assert interrupted["status"] == "CANCELED" and interrupted["step"] == "transcribe"
+    assert interrupted["error"].startswith("Step transcribe interrupted after ")
+    assert never_started["status"] == "CANCELED" and never_started["step"] is None
+    with PipelineStorage(home_dir=str(home)).warehouse.query_connection() as con:
+        rows = con.execute("SELECT source_name, step FROM failures").fetchall()
+    assert rows == [("long call.wav", "transcribe")]  # where it stopped, for DuckDB users
 
 
 cuda = pytest.importorskip("torch").cuda

@@ -1,5 +1,6 @@
-"""The inbox through the real Dagster daemon: its cursor survives a restart, and the batch run
-it launches processes the recordings in a run worker of its own."""
+"""The inbox through the real Dagster daemon: its cursor survives a restart, the runs it
+launches execute in a real run worker (Celery, embedded broker), an undecodable file is not
+retried, and the UI's GraphQL API re-executes a sensor-made run."""
 
 import shutil
 import time
@@ -10,13 +11,20 @@ import yaml
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
-from whisper_pipeline.batch import BATCH_TAG, PROCESS_BATCH
 from whisper_pipeline.instance import prepare_dagster_home
 from whisper_pipeline.jobs import PROCESS_RECORDING
 from whisper_pipeline.lib.inbox import InboxCursor
 from whisper_pipeline.resources.storage import PipelineStorage
 from whisper_pipeline.sensors.inbox import INBOX_SENSOR
-from whisper_pipeline_tests.conftest import kill_group, start_daemon, wait_for
+from whisper_pipeline_tests.conftest import (
+    env_for,
+    kill_group,
+    reexecute,
+    start_daemon,
+    start_webserver,
+    start_worker,
+    wait_for,
+)
 
 SETTLE_S = 10.0  # far longer than the 2 s between ticks: the daemon is stopped in between
 
@@ -48,7 +56,12 @@ def inbox_ticks(instance: DagsterInstance):
     return instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=50)
 
 
-def test_the_cursor_survives_a_daemon_restart_and_the_batch_runs_in_a_worker(
+def finished(instance: DagsterInstance, run_id: str):
+    run = instance.get_run_by_id(run_id)
+    return run if run.is_finished else None
+
+
+def test_the_cursor_survives_a_daemon_restart_and_runs_execute_in_a_worker(
     home, sample_call, bad_files
 ):
     instance = DagsterInstance.get()
@@ -69,11 +82,13 @@ def test_the_cursor_survives_a_daemon_restart_and_the_batch_runs_in_a_worker(
         kill_group(daemon)
     cursor = InboxCursor.from_json(inbox_state(instance).instigator_data.cursor)
     assert sorted(cursor.waiting) == ["morning call.wav", "not audio.wav"]
-    assert instance.get_runs(RunsFilter(job_name=PROCESS_BATCH)) == []
+    assert instance.get_runs(RunsFilter(job_name=PROCESS_RECORDING)) == []
 
     time.sleep(max(0.0, seen[0].timestamp + SETTLE_S - time.time()))
     restarted_at = time.time()
     daemon = start_daemon(home)
+    worker = start_worker(home, "inbox@test")
+    webserver = None
     try:
         first_after = wait_for(
             lambda: [
@@ -86,23 +101,36 @@ def test_the_cursor_survives_a_daemon_restart_and_the_batch_runs_in_a_worker(
         )[0]
         # the observations from before the restart counted: taken on the very first tick
         assert first_after.status == TickStatus.SUCCESS, first_after.skip_reason
-        (batch_run_id,) = first_after.run_ids
-        batch = wait_for(
-            lambda: (run := instance.get_run_by_id(batch_run_id)).is_finished and run,
-            300,
-            "the batch run to finish",
-            interval_s=2,
-        )
+        assert len(first_after.run_ids) == 2  # one run per recording
+        runs = [
+            wait_for(lambda r=run_id: finished(instance, r), 300, "the runs", interval_s=2)
+            for run_id in first_after.run_ids
+        ]
+        status = {run.tags["whisper/source_name"]: run.status for run in runs}
+        assert status == {
+            "morning call.wav": DagsterRunStatus.SUCCESS,
+            "not audio.wav": DagsterRunStatus.FAILURE,
+        }
+        assert {run.tags["dagster/sensor_name"] for run in runs} == {INBOX_SENSOR}
+        assert {run.tags["whisper/worker"] for run in runs} == {"inbox@test"}
+
+        webserver, url = start_webserver(env_for(home))
+        (good,) = [run for run in runs if run.status == DagsterRunStatus.SUCCESS]
+        again = reexecute(url, good.run_id)  # the UI's Re-execute on a sensor-made run
+        rerun = wait_for(lambda: finished(instance, again), 300, "the re-execution")
+        assert rerun.status == DagsterRunStatus.SUCCESS and rerun.parent_run_id == good.run_id
+        # by now the daemon had many chances to retry the undecodable file: it did not
+        (bad,) = [run for run in runs if run.status == DagsterRunStatus.FAILURE]
+        children = [
+            run
+            for run in instance.get_runs(RunsFilter(job_name=PROCESS_RECORDING))
+            if run.parent_run_id == bad.run_id
+        ]
+        assert children == []
     finally:
-        kill_group(daemon)
-    assert batch.status == DagsterRunStatus.SUCCESS
-    assert batch.tags["dagster/sensor_name"] == INBOX_SENSOR
-    runs = instance.get_runs(RunsFilter(job_name=PROCESS_RECORDING, tags={BATCH_TAG: batch_run_id}))
-    status = {run.tags["whisper/source_name"]: run.status for run in runs}
-    assert status == {
-        "morning call.wav": DagsterRunStatus.SUCCESS,
-        "not audio.wav": DagsterRunStatus.FAILURE,
-    }
+        for process in (daemon, worker, webserver):
+            if process is not None:
+                kill_group(process)
     with PipelineStorage(home_dir=str(home)).warehouse.query_connection() as con:
         (words,) = con.execute("SELECT words FROM recordings").fetchone()
         failures = con.execute("SELECT source_name, step FROM failures").fetchall()

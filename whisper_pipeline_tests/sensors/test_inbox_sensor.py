@@ -1,25 +1,22 @@
-"""The inbox sensor evaluated for real against a real Dagster instance and real files; the
-requested batch runs executed for real."""
+"""The inbox sensor evaluated for real against a real Dagster instance and real files; each
+new recording is requested as a run of its own."""
 
 import hashlib
 import os
 import random
 import shutil
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from dagster import DagsterRunStatus, RunsFilter, build_schedule_context, build_sensor_context
+from dagster import build_sensor_context
 
-from whisper_pipeline import runner
-from whisper_pipeline.batch import BATCH_TAG, PROCESS_BATCH, requested_ids
 from whisper_pipeline.definitions import defs
 from whisper_pipeline.jobs import PROCESS_RECORDING
 from whisper_pipeline.partitions import RECORDINGS_PARTITION
 from whisper_pipeline.resources.storage import PipelineStorage
-from whisper_pipeline.schedules import plan_retries, retry_failed_recordings
 from whisper_pipeline.sensors.inbox import INBOX_SENSOR, IntakeSettings
+from whisper_pipeline.tags import SOURCE_NAME_TAG
 
 HOUR_AGO = time.time() - 3600
 
@@ -43,7 +40,7 @@ def said(result) -> str:
 
 
 def requested(result) -> list[str]:
-    return [rid for request in result.run_requests for rid in requested_ids(request.run_config)]
+    return [request.partition_key for request in result.run_requests]
 
 
 def age(path: Path) -> Path:
@@ -126,12 +123,10 @@ def test_500_files_dropped_at_once_are_registered_exactly_once_across_ticks(
 
     cursor, ticks, run_keys, ids = None, 0, [], []
     while True:
-        result = tick(instance, pipeline_home, cursor, max_per_tick=200, batch_size=20)
+        result = tick(instance, pipeline_home, cursor, max_per_tick=200)
         cursor, ticks = result.cursor, ticks + 1
         if not result.run_requests and "0 waiting" in said(result):
             break
-        batches = [requested_ids(request.run_config) for request in result.run_requests]
-        assert all(len(batch) == 20 for batch in batches[:-1]) and len(batches[-1]) <= 20
         run_keys += [request.run_key for request in result.run_requests]
         ids += requested(result)
         assert ticks < 10
@@ -146,140 +141,16 @@ def test_500_files_dropped_at_once_are_registered_exactly_once_across_ticks(
     assert last.run_requests == [] and "500 already taken" in said(last)
 
 
-@pytest.fixture
-def processed_batch(instance, pipeline_home, inbox, sample_call, conversation, bad_files):
-    """The sensor path for real: a tick, then the batch run it requested, executed."""
+def test_each_new_recording_is_requested_as_its_own_partitioned_run(
+    instance, pipeline_home, inbox, sample_call, conversation
+):
     age(Path(shutil.copyfile(sample_call, inbox / "call.wav")))
     age(Path(shutil.copyfile(conversation[0], inbox / "meeting.wav")))
-    age(Path(shutil.copyfile(bad_files["text"], inbox / "notes.wav")))
-    vanishing = age(Path(shutil.copyfile(bad_files["random"], inbox / "moved away.mp3")))
     result = tick(instance, pipeline_home, None)
-    (request,) = result.run_requests
-    vanishing.unlink()  # deleted between detection and processing
-    outcome = defs.resolve_job_def(PROCESS_BATCH).execute_in_process(
-        run_config=request.run_config, instance=instance, tags=request.tags
-    )
-    assert outcome.success  # failed recordings fail their own runs, not the batch
-    metadata = {
-        key: value.value
-        for event in outcome.all_events
-        if event.is_successful_output
-        for key, value in event.step_output_data.metadata.items()
-    }
-    # two recordings reached transcription and diarization: each model (ASR, diarizer) loaded
-    # at most once for the batch (it may already be in this process's cache), borrowed twice
-    assert metadata["model_loads"] <= 2
-    assert metadata["model_loads"] + metadata["model_reuses"] == 4
-    assert (metadata["succeeded"], metadata["failed"]) == (2, 2)
-    return outcome.run_id, requested_ids(request.run_config)
-
-
-def test_batch_runs_each_recording_in_its_own_run_and_failures_stay_alone(
-    instance, pipeline_home, processed_batch
-):
-    batch_run_id, ids = processed_batch
-    runs = instance.get_runs(RunsFilter(job_name=PROCESS_RECORDING, tags={BATCH_TAG: batch_run_id}))
-    by_id = {run.tags["dagster/partition"]: run for run in runs}
-    assert sorted(by_id) == sorted(ids)
-    status = {rid.split("-")[0]: by_id[rid].status for rid in ids}
-    assert status == {
-        "call": DagsterRunStatus.SUCCESS,
-        "meeting": DagsterRunStatus.SUCCESS,
-        "notes": DagsterRunStatus.FAILURE,
-        "moved": DagsterRunStatus.FAILURE,
-    }
-    storage = PipelineStorage(home_dir=str(pipeline_home))
-    with storage.warehouse.query_connection() as con:
-        words = dict(con.execute("SELECT source_name, words FROM recordings").fetchall())
-        failures = dict(con.execute("SELECT source_name, error FROM failures").fetchall())
-    assert words["call.wav"] > 40 and words["meeting.wav"] > 20
-    assert set(failures) == {"notes.wav", "moved away.mp3"}
-    assert "not decodable audio" in failures["notes.wav"]
-    assert "file not found" in failures["moved away.mp3"]
-    assert "moved or deleted" in failures["moved away.mp3"]
-
-
-def test_the_batch_path_writes_the_same_rows_as_one_by_one_runs(
-    instance, pipeline_home, tmp_path, processed_batch
-):
-    _, ids = processed_batch
-    batch_storage = PipelineStorage(home_dir=str(pipeline_home))
-    registry = batch_storage.registry
-    good = [registry.get(rid) for rid in ids if rid.startswith(("call", "meeting"))]
-    single_home = tmp_path / "one-by-one"
-    single_storage = PipelineStorage(home_dir=str(single_home))
-    entries = runner.register(
-        instance, single_storage.registry, [Path(e.source_path) for e in good]
-    )
+    requests = {request.tags[SOURCE_NAME_TAG]: request for request in result.run_requests}
+    assert sorted(requests) == ["call.wav", "meeting.wav"]
+    for name, request in requests.items():
+        assert request.partition_key.startswith(name.split(".")[0] + "-")
+        assert request.run_key == f"inbox:{request.partition_key}"  # never twice per recording
     job = defs.resolve_job_def(PROCESS_RECORDING)
-    for entry in entries:  # one run each, models loaded and released every time
-        run_config = {"resources": {"storage": {"config": {"home_dir": str(single_home)}}}}
-        (outcome,) = runner.process(job, instance, [entry], force=True, run_config=run_config)
-        assert outcome.status == "succeeded"
-
-    queries = {
-        "segments": "SELECT * FROM segments ORDER BY ALL",
-        "words": "SELECT * FROM words ORDER BY ALL",
-        "speaker_stats": "SELECT * FROM speaker_stats ORDER BY ALL",
-        "recordings": "SELECT * EXCLUDE (registered_at, transcribe_s, realtime_factor, "
-        "transcribed_at, analyzed_at) FROM recordings ORDER BY recording_id",
-    }
-    for table, sql in queries.items():
-        with batch_storage.warehouse.query_connection() as con:
-            batch_rows = con.execute(sql).fetchall()
-        with single_storage.warehouse.query_connection() as con:
-            single_rows = con.execute(sql).fetchall()
-        assert batch_rows and batch_rows == single_rows, table
-
-
-def test_the_retry_schedule_requests_only_failed_recordings_with_retries_left(
-    instance, pipeline_home, processed_batch
-):
-    _, ids = processed_batch
-    failed = sorted(rid for rid in ids if rid.startswith(("notes", "moved")))
-    later = time.time() + 3600
-    plan = plan_retries(instance, max_retries=3, retry_after_s=600, now=later)
-    assert sorted(plan.retry) == failed and plan.exhausted == [] and plan.in_flight == []
-    assert plan_retries(instance, 3, 600, now=time.time()).retry == []  # too recent yet
-    assert sorted(plan_retries(instance, 0, 600, later).exhausted) == failed
-
-    resources = {"intake": IntakeSettings(retry_after_s=0)}
-    with build_schedule_context(
-        instance=instance, resources=resources, scheduled_execution_time=datetime.now(UTC)
-    ) as context:
-        (request,) = retry_failed_recordings(context)
-    assert sorted(requested_ids(request.run_config)) == failed
-    retry = defs.resolve_job_def(PROCESS_BATCH).execute_in_process(
-        run_config=request.run_config, instance=instance, tags=request.tags
-    )
-    assert retry.success
-    # each failed once more: with max_retries=1 they are now out of retries
-    assert sorted(plan_retries(instance, 1, 0, time.time() + 1).exhausted) == failed
-
-
-def test_batch_runs_keep_the_model_settings_of_the_settings_file(
-    instance, pipeline_home, inbox, sample_call, monkeypatch
-):
-    """The batch passes run config to its child runs (to keep models loaded between them);
-    that must not drop what the deployment's settings file says about the model resources."""
-    settings = pipeline_home / "settings.yaml"
-    settings.write_text(
-        "resources:\n"
-        "  diarizer:\n    config: {backend: none}\n"
-        "  asr:\n    config: {language: en, batch_size: 4}\n"
-    )
-    monkeypatch.setenv("WHISPER_PIPELINE_SETTINGS", str(settings))
-    age(Path(shutil.copyfile(sample_call, inbox / "call.wav")))
-    (request,) = tick(instance, pipeline_home, None).run_requests
-    outcome = defs.resolve_job_def(PROCESS_BATCH).execute_in_process(
-        run_config=request.run_config, instance=instance, tags=request.tags
-    )
-    assert outcome.success
-    (child,) = instance.get_runs(RunsFilter(tags={BATCH_TAG: outcome.run_id}))
-    assert child.status == DagsterRunStatus.SUCCESS
-    storage = PipelineStorage(home_dir=str(pipeline_home))
-    with storage.warehouse.query_connection() as con:
-        backend, reason, words = con.execute(
-            "SELECT diarization_backend, diarization_skipped_reason, words FROM recordings"
-        ).fetchone()
-    assert backend == "none" and "disabled" in reason and words > 40
+    assert defs.get_sensor_def(INBOX_SENSOR).job_name == job.name

@@ -1,0 +1,27 @@
+"""The run tags the pipeline writes and reads: one vocabulary for steps, monitor, CLI and UI.
+
+Progress tags say where a run is (the UI shows them, `status` and the run monitor read them);
+worker tags say which process runs it, so a dead worker is told apart from a slow one."""
+
+TAG_STEP = "whisper/step"
+TAG_STEP_STARTED = "whisper/step_started_at"
+TAG_UPDATED = "whisper/progress_updated_at"
+TAG_SEGMENTS = "whisper/segments"
+TAG_PERCENT = "whisper/percent"
+TAG_PROGRESS = "whisper/progress"
+
+TAG_PID = "whisper/pid"
+TAG_PID_START = "whisper/pid_start"
+TAG_HOST = "whisper/host"
+TAG_WORKER = "whisper/worker"  # the Celery worker's node name, e.g. gpu1@host
+
+SOURCE_NAME_TAG = "whisper/source_name"
+PARTITION_TAG = "dagster/partition"  # the run tag holding a run's recording id
+
+# Dagster's own tags the pipeline sets
+CELERY_QUEUE_TAG = "dagster-celery/queue"
+CELERY_TASK_ID_TAG = "dagster-celery/task_id"
+GPU_QUEUE = "gpu"  # Celery queue of runs that load models (process_recording)
+CPU_QUEUE = "cpu"  # Celery queue of light runs (summaries)
+# a step failure caused by the input (not decodable, empty, no audio) is not retried
+RETRY_ON_FAILURE_TAG = "dagster/retry_on_asset_or_op_failure"
