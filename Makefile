@@ -1,7 +1,7 @@
 # The two commands: `make demo` (set up, then process the sample recordings) and `make test`.
 VENV ?= .venv
 
-.PHONY: setup demo test ui lint bench
+.PHONY: setup demo test test-fast ui lint bench
 
 setup:
 	bash scripts/setup.sh
@@ -12,6 +12,10 @@ demo: setup
 
 test: setup
 	bash scripts/test.sh
+
+# the inner loop: pure lib/ code and the code location's shape (no daemon, worker or broker; ~40 s)
+test-fast: setup
+	$(VENV)/bin/python -m pytest -p no:cacheprovider whisper_pipeline_tests/lib whisper_pipeline_tests/test_defs.py
 
 ui: setup
 	$(VENV)/bin/whisper-pipeline ui

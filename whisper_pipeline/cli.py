@@ -66,16 +66,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"{item.entry.source_name} -> {item.entry.recording_id}: run {item.run_id}")
             follower = _RunFollower(instance, launched)
             outcomes += runner.wait_for_runs(
-                instance,
-                launched,
-                on_outcome=follower.report,
-                check=lambda: (worker.check() if worker else None, follower.show_progress()),
+                instance, launched, on_outcome=follower.report, check=follower.check(worker)
             )
         except KeyboardInterrupt:
             pass  # handled below: the runs are canceled, the worker stopped
         except WorkerDied as error:
             print(f"\n{error}", file=sys.stderr)
-            runner.cancel_runs(instance, [i.run_id for i in launched], str(error))
+            runner.fail_runs_of_dead_worker(instance, [i.run_id for i in launched], str(error))
             return 1
         if stop.signal:
             reason = f"stopped by {signal.Signals(stop.signal).name}"
@@ -97,6 +94,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+HEALTH_CHECK_S = 5.0
+
+
 class _RunFollower:
     """Prints each run's outcome, and its progress line whenever it changes."""
 
@@ -115,6 +115,25 @@ class _RunFollower:
             print(f"{prefix}: FAILED: {outcome.error}", flush=True)
         else:
             print(f"{prefix}: done ({', '.join(outcome.steps)})", flush=True)
+
+    def check(self, worker):
+        """What to do on every poll: the local worker is alive, its runs' pool processes too
+        (every few seconds), and show progress."""
+        import time
+
+        from whisper_pipeline import runner
+
+        next_health_check = [time.monotonic() + HEALTH_CHECK_S]
+
+        def check() -> None:
+            if worker is not None:
+                worker.check()
+                if time.monotonic() > next_health_check[0]:
+                    next_health_check[0] = time.monotonic() + HEALTH_CHECK_S
+                    runner.fail_runs_with_dead_workers(self.instance, list(self.names))
+            self.show_progress()
+
+        return check
 
     def show_progress(self) -> None:
         from dagster import DagsterRunStatus, RunsFilter

@@ -238,3 +238,36 @@ def cancel_runs(instance: DagsterInstance, run_ids: Iterable[str], reason: str) 
             instance.report_run_canceled(run, message=reason)
         canceled.append(run.run_id)
     return canceled
+
+
+def fail_runs_of_dead_worker(instance: DagsterInstance, run_ids: Iterable[str], why: str) -> None:
+    """The worker executing these runs is gone: a started run is failed with where it was
+    (Dagster's run retries may launch it again), the others are canceled."""
+    from whisper_pipeline.launcher import describe_progress
+
+    for run in instance.get_runs(RunsFilter(run_ids=list(run_ids))):
+        if run.status in FINISHED:
+            continue
+        if run.status in (DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING):
+            instance.report_run_failed(run, f"Run worker died {describe_progress(run)} ({why})")
+        else:
+            instance.report_run_canceled(run, message=why)
+
+
+def fail_runs_with_dead_workers(instance: DagsterInstance, run_ids: Iterable[str]) -> list[str]:
+    """What Dagster's run monitoring does on the daemon, for a command that follows its own
+    runs without one: a started run whose worker the launcher reports dead is failed with the
+    launcher's message (which names the step). Returns the ids it failed."""
+    from dagster._core.launcher import WorkerStatus
+
+    launcher = instance.run_launcher
+    if not launcher.supports_check_run_worker_health:
+        return []
+    failed = []
+    runs = instance.get_runs(RunsFilter(run_ids=list(run_ids), statuses=[DagsterRunStatus.STARTED]))
+    for run in runs:
+        health = launcher.check_run_worker_health(run)
+        if health.status == WorkerStatus.FAILED:
+            instance.report_run_failed(run, health.msg)
+            failed.append(run.run_id)
+    return failed

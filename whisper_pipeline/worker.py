@@ -10,25 +10,72 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery, signals
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 log = logging.getLogger(__name__)
 
 WORKER_QUEUES = "gpu,cpu"
 
 
+_instances: dict[int, DagsterInstance] = {}
+
+
+def worker_instance() -> DagsterInstance:
+    """One Dagster instance per process, kept from run to run (opening a SQLite or PostgreSQL
+    instance for every run costs a few tenths of a second). Per process id: a pool process
+    never uses the database connections of the parent it was forked from."""
+    from dagster import DagsterInstance
+
+    pid = os.getpid()
+    if pid not in _instances:
+        _instances[pid] = DagsterInstance.get()
+    return _instances[pid]
+
+
+def execute_run(task: Any, execute_job_args_packed: dict) -> int:
+    """The run task: execute the whole run here, in this long-lived process. It answers to the
+    name and arguments dagster-celery's launcher sends."""
+    from dagster._cli.api import _execute_run_command_body
+    from dagster._grpc.types import ExecuteRunArgs
+    from dagster._serdes import unpack_value
+
+    args = unpack_value(execute_job_args_packed, as_type=ExecuteRunArgs)
+    instance = worker_instance()
+    _tag_run_with_worker(instance, args.run_id, task.request.hostname or "")
+    return _execute_run_command_body(
+        instance=instance,
+        run_id=args.run_id,
+        write_stream_fn=lambda _event: None,
+        set_exit_code_on_failure=args.set_exit_code_on_failure is not False,
+    )
+
+
+def _tag_run_with_worker(instance: Any, run_id: str, node_name: str) -> None:
+    """Which worker runs the run, so the UI shows it and a dead worker is found."""
+    from whisper_pipeline.assets.step import worker_tags
+    from whisper_pipeline.tags import TAG_WORKER
+
+    try:
+        instance.add_run_tags(run_id, {**worker_tags(), TAG_WORKER: node_name})
+    except Exception:  # a missing tag must never stop the run
+        log.exception("could not tag run %s with its worker", run_id)
+
+
 @functools.cache
 def build_app() -> Celery:
     """The launcher's Celery app with the run task registered."""
-    from dagster import DagsterInstance
-    from dagster_celery.tasks import create_execute_job_task
+    from dagster_celery.config import TASK_EXECUTE_JOB_NAME
 
     from whisper_pipeline.launcher import PipelineRunLauncher
 
-    instance = DagsterInstance.get()
+    instance = worker_instance()
     launcher = instance.run_launcher
     if not isinstance(launcher, PipelineRunLauncher):
         raise RuntimeError(
@@ -37,8 +84,16 @@ def build_app() -> Celery:
             "workers would receive nothing (see docs/deploy.md)"
         )
     app = launcher.celery
-    create_execute_job_task(app)
+    # A worker holds only the run it executes: the run's message is acknowledged when the run
+    # ends, and with a prefetch of one the worker takes nothing else meanwhile. So an idle worker
+    # gets the next run, and the worker stays free to answer pings and revoke (terminate)
+    # requests (with a prefork pool on a polling broker, a second, reserved run would block
+    # it). A message redelivered after its worker died is ignored by Dagster: the run has
+    # finished (failed) by then.
+    app.conf.task_acks_late = True
+    app.conf.worker_prefetch_multiplier = 1
     app.conf.worker_redirect_stdouts = False  # Dagster's run logs stay as they are
+    app.task(bind=True, name=TASK_EXECUTE_JOB_NAME, track_started=True, acks_late=True)(execute_run)
     return app
 
 
@@ -69,26 +124,3 @@ def _release_models(**_kwargs: Any) -> None:
     from whisper_pipeline.lib.model_cache import MODEL_CACHE
 
     MODEL_CACHE.shutdown()
-
-
-@signals.task_prerun.connect
-def _tag_run_with_worker(task: Any = None, kwargs: dict | None = None, **_rest: Any) -> None:
-    """Which worker runs the run, so the UI shows it and a dead worker is found."""
-    packed = (kwargs or {}).get("execute_job_args_packed")
-    if packed is None:
-        return
-    try:
-        from dagster import DagsterInstance
-        from dagster._grpc.types import ExecuteRunArgs
-        from dagster._serdes import unpack_value
-
-        from whisper_pipeline.assets.step import worker_tags
-        from whisper_pipeline.tags import TAG_WORKER
-
-        args = unpack_value(packed, as_type=ExecuteRunArgs)
-        with DagsterInstance.get() as instance:
-            instance.add_run_tags(
-                args.run_id, {**worker_tags(), TAG_WORKER: task.request.hostname or ""}
-            )
-    except Exception:  # a missing tag must never stop the run
-        log.exception("could not tag the run with its worker")

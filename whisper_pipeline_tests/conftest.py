@@ -271,3 +271,17 @@ def reexecute(url: str, run_id: str) -> str:
     result = graphql(url, REEXECUTE, {"params": params})["launchPipelineReexecution"]
     assert result["__typename"] == "LaunchRunSuccess", result
     return result["run"]["runId"]
+
+
+def status_rows(home: Path) -> list[dict]:
+    """`whisper-pipeline status --format json` for the home, as a user runs it."""
+    import json
+
+    result = subprocess.run(
+        [sys.executable, "-m", "whisper_pipeline.cli", "status", "--format", "json"],
+        env=cli_env(home),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout)

@@ -160,7 +160,9 @@ def recording_step(
     Steps through the audio (`duration_s` given: the model steps) free memory when they end."""
     reporter = ProgressReporter(step, context.partition_key, duration_s, _sinks(context))
     state = StepState(step=step, recording_id=context.partition_key, progress=reporter)
-    reporter.update(force=True)  # run tags: this step, and which process runs it
+    # run tags: this step, and which process runs it; transcription counts segments from 0, so
+    # a failure at any moment says how far it got ("0 segments" before the first window ends)
+    reporter.update(segments=0 if state.segments is not None else None, force=True)
     try:
         yield state
     except Failure:

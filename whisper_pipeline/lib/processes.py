@@ -1,11 +1,9 @@
-"""Is a run's worker process still there, and stopping it: by pid, on this host."""
+"""Is a run's worker process still there: by pid (and start time), on this host."""
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import time
 from pathlib import Path
 
 
@@ -48,26 +46,3 @@ def _state(pid: int) -> str | None:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return None
-
-
-def stop_process(pid: int, start_ticks: str | None, grace_s: float, graceful: bool = True) -> str:
-    """Stop a process: SIGTERM (and SIGCONT, in case it is stopped), then SIGKILL after
-    `grace_s`; or SIGKILL straight away. Returns how it ended."""
-    if not is_running(pid, start_ticks):
-        return "already gone"
-    try:
-        if graceful:
-            os.kill(pid, signal.SIGTERM)
-            os.kill(pid, signal.SIGCONT)
-            deadline = time.monotonic() + grace_s
-            while time.monotonic() < deadline:
-                if not is_running(pid, start_ticks):
-                    return "terminated"
-                time.sleep(0.2)
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return "terminated"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and is_running(pid, start_ticks):
-        time.sleep(0.1)
-    return "killed"

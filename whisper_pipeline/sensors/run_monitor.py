@@ -75,8 +75,7 @@ def find_stalled_runs(
         updated = _last_update(instance, run)
         if updated is None or now - updated <= stall_after_s:
             continue
-        where = describe_progress(run, now)
-        message = "Stuck " + where.removeprefix("in ")
+        message = "Stuck " + describe_progress(run, now)
         found.append(
             StalledRun(
                 run_id=run.run_id,
@@ -84,7 +83,7 @@ def find_stalled_runs(
                 step=run.tags.get(TAG_STEP),
                 segments=_int(run.tags.get(TAG_SEGMENTS)),
                 age_s=now - updated,
-                message=message[0].upper() + message[1:],
+                message=message,
             )
         )
     return found

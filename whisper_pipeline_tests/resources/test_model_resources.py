@@ -1,6 +1,5 @@
 """The model resources with the real bundled model: cache, release, teardown, signals."""
 
-import json
 import shutil
 import signal
 import subprocess
@@ -12,7 +11,7 @@ import pytest
 from whisper_pipeline.lib.model_cache import MODEL_CACHE
 from whisper_pipeline.resources.asr import WhisperASR
 from whisper_pipeline.resources.storage import PipelineStorage
-from whisper_pipeline_tests.conftest import cli_env
+from whisper_pipeline_tests.conftest import cli_env, status_rows
 
 
 def loaded(pipeline) -> bool:
@@ -110,9 +109,9 @@ def test_signal_mid_transcription_stops_cleanly_releases_models_and_fails_the_ru
     seen = []
     for line in process.stderr:  # progress lines arrive while it transcribes
         seen.append(line)
-        # mid-transcription, not at its end (a signal landing while Python runs a finalizer,
-        # e.g. in the garbage collection after a step, is swallowed by Python itself)
-        if "transcribe:" in line and "segments" in line and "100%" not in line:
+        # as transcription starts (the step's first progress line): ~15 s of it remain, where
+        # later lines come only every 10 s and the last one at its very end
+        if "transcribe: 0 segments" in line:
             break
     process.send_signal(sig)
     stdout, rest = process.communicate(timeout=120)
@@ -121,14 +120,7 @@ def test_signal_mid_transcription_stops_cleanly_releases_models_and_fails_the_ru
     assert f"stopped by {signal.Signals(sig).name}: 2 unfinished run(s) canceled" in stderr
     (worker_log,) = (home / "logs").glob("worker-*.log")
     assert "model released (process shutdown" in worker_log.read_text()  # the worker's models
-    status = subprocess.run(
-        [sys.executable, "-m", "whisper_pipeline.cli", "status", "--format", "json"],
-        env=cli_env(home),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    runs = {run["source_name"]: run for run in json.loads(status.stdout)}
+    runs = {run["source_name"]: run for run in status_rows(home)}
     interrupted, never_started = runs["long call.wav"], runs["zz next.wav"]
     assert interrupted["status"] == "CANCELED" and interrupted["step"] == "transcribe"
     assert interrupted["error"].startswith("Step transcribe interrupted after ")
