@@ -61,7 +61,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             for outcome in skipped:
                 outcomes.append(outcome)
-                print(f"{outcome.recording_id}: already processed (use --force to process again)")
+                why = outcome.error or "already processed (use --force to process again)"
+                print(f"{outcome.recording_id}: {why}")
             for item in launched:
                 print(f"{item.entry.source_name} -> {item.entry.recording_id}: run {item.run_id}")
             follower = _RunFollower(instance, launched)

@@ -27,6 +27,7 @@ from whisper_pipeline.partitions import (
     RECORDINGS_PARTITION,
     recording_run_tags,
 )
+from whisper_pipeline.tags import PARTITION_TAG
 
 CODE_LOCATION = "whisper_pipeline"
 DEFINITIONS_MODULE = "whisper_pipeline.definitions"
@@ -162,8 +163,20 @@ def launch_recordings(
     job = defs.resolve_job_def(PROCESS_RECORDING)
     launched = [] if launched is None else launched
     skipped: list[RunOutcome] = []
+    busy = runs_in_flight(instance, [entry.recording_id for entry in entries])
     with code_location_workspace(instance) as workspace:
         for entry in entries:
+            if entry.recording_id in busy:  # listed twice, or another command is on it
+                skipped.append(
+                    RunOutcome(
+                        entry.recording_id,
+                        entry.source_path,
+                        busy[entry.recording_id],
+                        "skipped",
+                        f"already being processed by run {busy[entry.recording_id]}",
+                    )
+                )
+                continue
             selection = steps_to_run(job, instance, entry.recording_id, force)
             if not selection:
                 skipped.append(RunOutcome(entry.recording_id, entry.source_path, None, "skipped"))
@@ -174,7 +187,27 @@ def launch_recordings(
             )
             steps = tuple(key.to_user_string() for key in selection)
             launched.append(LaunchedRun(entry, run.run_id, steps))
+            busy[entry.recording_id] = run.run_id
     return launched, skipped
+
+
+IN_FLIGHT = [
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+]
+
+
+def runs_in_flight(instance: DagsterInstance, recording_ids: Sequence[str]) -> dict[str, str]:
+    """{recording id: run id} of the recordings a run is queued for or processing: the
+    instance's runs are the claim, so two commands never transcribe one recording twice."""
+    wanted = set(recording_ids)
+    runs = instance.get_runs(RunsFilter(job_name=PROCESS_RECORDING, statuses=IN_FLIGHT))
+    return {
+        run.tags[PARTITION_TAG]: run.run_id for run in runs if run.tags.get(PARTITION_TAG) in wanted
+    }
 
 
 def outcome_of(instance: DagsterInstance, launched: LaunchedRun, run: DagsterRun) -> RunOutcome:

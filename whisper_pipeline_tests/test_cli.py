@@ -281,3 +281,17 @@ def test_the_ui_in_a_real_browser(webserver, processed, tmp_path):
         (shots / f"{n}.png").stat().st_size > 10_000
         for n in ("asset-graph", "partition-metadata", "run-progress-log")
     )
+
+
+def test_the_same_content_twice_in_one_call_is_processed_once(tmp_path, silent_file):
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    shutil.copyfile(silent_file, folder / "quiet.wav")
+    shutil.copyfile(silent_file, folder / "quiet (copy).wav")
+    home = tmp_path / "home"
+    result = cli(home, "run", str(folder / "quiet.wav"), str(folder / "quiet (copy).wav"))
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if "already being processed" in line]
+    run_id = line.rsplit(" ", 1)[1]
+    rows = json.loads(cli(home, "status", "--format", "json", check=True).stdout)
+    assert [(row["run_id"], row["status"]) for row in rows] == [(run_id, "SUCCESS")]

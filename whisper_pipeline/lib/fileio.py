@@ -8,8 +8,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def new_file_mode() -> int:
+    """The mode `open()` gives a new file under the current umask (mkstemp always gives 0600,
+    which would keep transcripts from the other users and containers meant to read them)."""
+    try:  # Linux: read it without changing it (os.umask can only be read by setting it)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return 0o666 & ~current
+
+
 def replace_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp)` on a temporary file beside `path`, then rename it over `path`."""
+    """Call `write(tmp)` on a temporary file beside `path`, then rename it over `path`; the
+    file gets the permissions any new file would get (the umask's)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -17,6 +32,7 @@ def replace_atomic(path: Path, write: Callable[[Path], None]) -> None:
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
