@@ -48,14 +48,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not paths:
         print("no recordings found in " + ", ".join(args.paths), file=sys.stderr)
         return 2
-    entries = runner.register(instance, storage.registry, paths)
-    print(f"{len(entries)} recording(s) registered in {pipeline_home}")
     run_config = with_settings(load_run_config(args.config))
     outcomes: list = []
     launched: list = []
     logs = pipeline_home / "logs"
+    # the worker starts first: it boots while the files are registered and the runs created
     with stop_on_signals() as stop, local_worker(instance, logs, args.workers) as worker:
         try:
+            entries = runner.register(instance, storage.registry, paths)
+            print(f"{len(entries)} recording(s) registered in {pipeline_home}")
             _, skipped = runner.launch_recordings(
                 instance, entries, args.force, run_config, launched
             )
@@ -69,6 +70,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             outcomes += runner.wait_for_runs(
                 instance, launched, on_outcome=follower.report, check=follower.check(worker)
             )
+            if worker is not None:
+                worker.idle = True
         except KeyboardInterrupt:
             pass  # handled below: the runs are canceled, the worker stopped
         except WorkerDied as error:

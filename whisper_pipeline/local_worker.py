@@ -73,6 +73,7 @@ class WorkerProcess:
     def __init__(self, process: subprocess.Popen, log_path: Path) -> None:
         self.process = process
         self.log_path = log_path
+        self.idle = False  # every run it was given has finished: no need to wait for its exit
 
     def check(self) -> None:
         code = self.process.poll()
@@ -82,10 +83,14 @@ class WorkerProcess:
             )
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
-        """Warm shutdown (the running task finishes), then SIGKILL after `grace_s`."""
+        """Warm shutdown (the running task finishes), then SIGKILL after `grace_s`. An idle
+        worker is only told to stop: releasing its models and closing takes it a few seconds
+        that nobody needs to wait for."""
         if self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
+        if self.idle:
+            return
         try:
             self.process.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:

@@ -116,6 +116,18 @@ def _keep_models_warm(**_kwargs: Any) -> None:
     # pool children ignore SIGINT by default; Dagster maps SIGTERM onto the SIGINT handler
     signal.signal(signal.SIGINT, signal.default_int_handler)
     setup_interrupt_handlers()
+    _import_the_pipeline()
+
+
+def _import_the_pipeline() -> None:
+    """Import the code location and the model libraries while the process starts (the run
+    that comes first would otherwise wait for them): a few seconds, once per process."""
+    try:
+        import whisperx  # noqa: F401  (torch, faster-whisper, pyannote)
+
+        import whisper_pipeline.definitions  # noqa: F401
+    except Exception:  # the run reports a broken code location itself, with its context
+        log.exception("importing the pipeline in the worker failed")
 
 
 @signals.worker_process_shutdown.connect

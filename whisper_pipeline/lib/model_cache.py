@@ -187,8 +187,10 @@ class ModelCache:
             self.stats.evictions += 1
             self._release(victim, reason="evicted (cache bound)")
 
-    def _release(self, entry: _Entry, reason: str) -> None:
-        """Drop the model and run its release function; failures are logged with traceback."""
+    def _release(self, entry: _Entry, reason: str, free_memory: bool = True) -> None:
+        """Drop the model and run its release function; failures are logged with traceback.
+        `free_memory`: collect garbage and hand memory back now (several releases in a row do
+        that once, after the last)."""
         self._entries.pop(entry.key, None)
         model, entry.model = entry.model, None
         self.stats.releases += 1
@@ -198,7 +200,8 @@ class ModelCache:
         except Exception:
             log.exception("releasing model failed (%s): %s", reason, describe_key(entry.key))
         del model
-        free_memory_logged(f"after releasing {describe_key(entry.key)}", full=True)
+        if free_memory:
+            free_memory_logged(f"after releasing {describe_key(entry.key)}", full=True)
         log.info("model released (%s): %s", reason, describe_key(entry.key))
 
     def release(self, key: Hashable, reason: str = "released") -> bool:
@@ -228,7 +231,10 @@ class ModelCache:
         with self._lock:
             targets = [e for e in self._entries.values() if force or e.borrowers == 0]
             for entry in targets:
-                self._release(entry, reason=reason + (" (forced)" if force else ""))
+                reason_given = reason + (" (forced)" if force else "")
+                self._release(entry, reason=reason_given, free_memory=False)
+            if targets:
+                free_memory_logged(f"after releasing {len(targets)} model(s)", full=True)
             return len(targets)
 
     def _start_reaper(self) -> None:
