@@ -117,7 +117,15 @@ class PipelineRunLauncher(CeleryRunLauncher):
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
         if CELERY_TASK_ID_TAG not in run.tags:
-            return CheckRunHealthResult(WorkerStatus.UNKNOWN, "no Celery task recorded for run")
+            # just launched (the launcher tags the run once the broker took the task), or the
+            # tag lost to a concurrent tag write: judge by the worker alone. (UNKNOWN would
+            # make Dagster's run monitoring fail a healthy run.)
+            gone = self.worker_gone(run)
+            if gone:
+                return CheckRunHealthResult(
+                    WorkerStatus.FAILED, f"Run worker died {describe_progress(run)} ({gone})"
+                )
+            return CheckRunHealthResult(WorkerStatus.RUNNING)
         result = super().check_run_worker_health(run)
         if result.status == WorkerStatus.FAILED:
             return CheckRunHealthResult(

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Celery, signals
 
+from whisper_pipeline.lib.processes import set_worker_name
+
 if TYPE_CHECKING:
     from dagster import DagsterInstance
 
@@ -48,7 +50,8 @@ def execute_run(task: Any, execute_job_args_packed: dict) -> int:
 
     args = unpack_value(execute_job_args_packed, as_type=ExecuteRunArgs)
     instance = worker_instance()
-    _tag_run_with_worker(instance, args.run_id, task.request.hostname or "")
+    set_worker_name(task.request.hostname or "")
+    _tag_run_with_worker(instance, args.run_id, task.request.id)
     return _execute_run_command_body(
         instance=instance,
         run_id=args.run_id,
@@ -57,13 +60,16 @@ def execute_run(task: Any, execute_job_args_packed: dict) -> int:
     )
 
 
-def _tag_run_with_worker(instance: Any, run_id: str, node_name: str) -> None:
-    """Which worker runs the run, so the UI shows it and a dead worker is found."""
+def _tag_run_with_worker(instance: Any, run_id: str, task_id: str) -> None:
+    """Which worker runs the run, so the UI shows it and a dead worker is found. The task id
+    goes along: Dagster rewrites a run's whole tag set on each change, so a write racing the
+    launcher's own (which adds the task id) must not drop it. Each step re-adds these tags
+    with its first progress update."""
     from whisper_pipeline.assets.step import worker_tags
-    from whisper_pipeline.tags import TAG_WORKER
+    from whisper_pipeline.tags import CELERY_TASK_ID_TAG
 
     try:
-        instance.add_run_tags(run_id, {**worker_tags(), TAG_WORKER: node_name})
+        instance.add_run_tags(run_id, {**worker_tags(), CELERY_TASK_ID_TAG: task_id})
     except Exception:  # a missing tag must never stop the run
         log.exception("could not tag run %s with its worker", run_id)
 

@@ -13,7 +13,7 @@ from dagster._core.errors import DagsterExecutionInterruptedError
 
 from whisper_pipeline.lib.errors import PipelineError, StepFailure
 from whisper_pipeline.lib.model_cache import MODEL_CACHE, describe_key, free_memory_logged
-from whisper_pipeline.lib.processes import hostname, process_start_ticks
+from whisper_pipeline.lib.processes import hostname, process_start_ticks, worker_name
 from whisper_pipeline.lib.progress import ProgressReporter, ProgressSnapshot
 from whisper_pipeline.resources.storage import PipelineStorage
 from whisper_pipeline.tags import (
@@ -27,6 +27,7 @@ from whisper_pipeline.tags import (
     TAG_STEP,
     TAG_STEP_STARTED,
     TAG_UPDATED,
+    TAG_WORKER,
 )
 
 progress_log = logging.getLogger("whisper_pipeline.progress")
@@ -66,6 +67,8 @@ def worker_tags() -> dict[str, str]:
     start = process_start_ticks(pid)
     if start is not None:
         tags[TAG_PID_START] = start
+    if worker_name():
+        tags[TAG_WORKER] = worker_name()
     return tags
 
 

@@ -6,9 +6,20 @@ import os
 import socket
 from pathlib import Path
 
+_worker_name: list[str] = []  # the run worker's node name, once this process is one
+
 
 def hostname() -> str:
     return socket.gethostname()
+
+
+def set_worker_name(name: str) -> None:
+    """This process executes runs as the worker `name` (e.g. a Celery node, gpu0@host)."""
+    _worker_name[:] = [name]
+
+
+def worker_name() -> str | None:
+    return _worker_name[0] if _worker_name else None
 
 
 def process_start_ticks(pid: int) -> str | None:
