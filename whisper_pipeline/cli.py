@@ -66,9 +66,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"{outcome.recording_id}: {why}")
             for item in launched:
                 print(f"{item.entry.source_name} -> {item.entry.recording_id}: run {item.run_id}")
-            follower = _RunFollower(instance, launched)
+            follower = _RunFollower(instance, launched, worker)
             outcomes += runner.wait_for_runs(
-                instance, launched, on_outcome=follower.report, check=follower.check(worker)
+                instance, launched, on_outcome=follower.report, check=follower.poll
             )
             if worker is not None:
                 worker.idle = True
@@ -76,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             pass  # handled below: the runs are canceled, the worker stopped
         except WorkerDied as error:
             print(f"\n{error}", file=sys.stderr)
-            runner.fail_runs_of_dead_worker(instance, [i.run_id for i in launched], str(error))
+            runner.abandon_runs(instance, [i.run_id for i in launched], str(error))
             return 1
         if stop.signal:
             reason = f"stopped by {signal.Signals(stop.signal).name}"
@@ -102,14 +102,18 @@ HEALTH_CHECK_S = 5.0
 
 
 class _RunFollower:
-    """Prints each run's outcome, and its progress line whenever it changes."""
+    """Prints each run's outcome, and its progress line whenever it changes; watches the
+    command's own worker, if it has one."""
 
-    def __init__(self, instance, launched) -> None:
+    def __init__(self, instance, launched, worker) -> None:
+        import time
+
         self.instance = instance
+        self.worker = worker
         self.names = {item.run_id: item.entry.source_name for item in launched}
-        self.steps = {item.run_id: item.steps for item in launched}
         self.shown: dict[str, str] = {}
         self.done = 0
+        self.next_health_check = time.monotonic() + HEALTH_CHECK_S
 
     def report(self, outcome) -> None:
         self.done += 1
@@ -120,24 +124,19 @@ class _RunFollower:
         else:
             print(f"{prefix}: done ({', '.join(outcome.steps)})", flush=True)
 
-    def check(self, worker):
-        """What to do on every poll: the local worker is alive, its runs' pool processes too
-        (every few seconds), and show progress."""
+    def poll(self) -> None:
+        """On every poll: the local worker is alive, its runs' pool processes too (every few
+        seconds, as run monitoring would on a daemon), and progress is shown."""
         import time
 
         from whisper_pipeline import runner
 
-        next_health_check = [time.monotonic() + HEALTH_CHECK_S]
-
-        def check() -> None:
-            if worker is not None:
-                worker.check()
-                if time.monotonic() > next_health_check[0]:
-                    next_health_check[0] = time.monotonic() + HEALTH_CHECK_S
-                    runner.fail_runs_with_dead_workers(self.instance, list(self.names))
-            self.show_progress()
-
-        return check
+        if self.worker is not None:
+            self.worker.check()
+            if time.monotonic() > self.next_health_check:
+                self.next_health_check = time.monotonic() + HEALTH_CHECK_S
+                runner.fail_runs_with_dead_workers(self.instance, list(self.names))
+        self.show_progress()
 
     def show_progress(self) -> None:
         from dagster import DagsterRunStatus, RunsFilter

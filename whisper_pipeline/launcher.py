@@ -13,7 +13,6 @@ What it adds to dagster-celery's launcher:
 from __future__ import annotations
 
 import os
-import time
 import warnings
 from pathlib import Path
 
@@ -23,16 +22,13 @@ from dagster._serdes import ConfigurableClassData
 from dagster_celery.launcher import CeleryRunLauncher
 
 from whisper_pipeline.lib.processes import hostname, is_running
-from whisper_pipeline.lib.progress import format_duration
+from whisper_pipeline.lib.progress import worker_died_message
 from whisper_pipeline.tags import (
     CELERY_TASK_ID_TAG,
     GPU_QUEUE,
     TAG_HOST,
     TAG_PID,
     TAG_PID_START,
-    TAG_SEGMENTS,
-    TAG_STEP,
-    TAG_UPDATED,
     TAG_WORKER,
 )
 
@@ -66,24 +62,6 @@ def embedded_celery_settings(folder: Path) -> tuple[str, str, dict]:
         "polling_interval": POLL_INTERVAL_S,
     }
     return "filesystem://localhost//", f"file://{results}", {"broker_transport_options": options}
-
-
-def describe_progress(run: DagsterRun, now: float | None = None) -> str:
-    """'in step transcribe (45 segments); last update 16m ago' from the run's progress tags."""
-    tags = run.tags
-    step, segments = tags.get(TAG_STEP), tags.get(TAG_SEGMENTS)
-    if step is None:
-        where = "before its first step"
-    else:
-        where = f"in step {step}" + (f" ({segments} segments)" if segments is not None else "")
-    updated = tags.get(TAG_UPDATED)
-    if updated is not None:
-        try:
-            age = (time.time() if now is None else now) - float(updated)
-            where += f"; last update {format_duration(age)} ago"
-        except ValueError:
-            pass
-    return where
 
 
 class PipelineRunLauncher(CeleryRunLauncher):
@@ -123,21 +101,20 @@ class PipelineRunLauncher(CeleryRunLauncher):
             gone = self.worker_gone(run)
             if gone:
                 return CheckRunHealthResult(
-                    WorkerStatus.FAILED, f"Run worker died {describe_progress(run)} ({gone})"
+                    WorkerStatus.FAILED, worker_died_message(run.tags, gone)
                 )
             return CheckRunHealthResult(WorkerStatus.RUNNING)
         result = super().check_run_worker_health(run)
         if result.status == WorkerStatus.FAILED:
             return CheckRunHealthResult(
                 WorkerStatus.FAILED,
-                f"Run worker died {describe_progress(run)} (Celery task failed: "
-                f"{self._task_error(run)})",
+                worker_died_message(run.tags, f"Celery task failed: {self._task_error(run)}"),
             )
         if result.status == WorkerStatus.RUNNING:
             gone = self.worker_gone(run)
             if gone:
                 return CheckRunHealthResult(
-                    WorkerStatus.FAILED, f"Run worker died {describe_progress(run)} ({gone})"
+                    WorkerStatus.FAILED, worker_died_message(run.tags, gone)
                 )
         return result
 

@@ -123,7 +123,6 @@ def local_worker(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl+C reaches the CLI, which decides what to stop
             preexec_fn=_die_with_parent,
-            env=dict(os.environ),
         )
     worker = WorkerProcess(process, log_path)
     try:

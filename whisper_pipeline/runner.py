@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
+from dagster._core.definitions.assets.graph.remote_asset_graph import RemoteRepositoryAssetGraph
 from dagster._core.definitions.selector import JobSubsetSelector
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.remote_representation.external import RemoteJob
+from dagster._core.snap.execution_plan_snapshot import ExecutionPlanSnapshot
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.workspace.context import WorkspaceProcessContext, WorkspaceRequestContext
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
@@ -43,7 +46,6 @@ class RunOutcome:
     status: str  # succeeded | failed | skipped
     error: str | None = None
     steps: tuple[str, ...] = ()
-    interrupted: bool = False  # canceled (Ctrl+C, SIGTERM, the UI), not failed by its input
 
 
 @dataclass
@@ -102,16 +104,22 @@ def code_location_workspace(instance: DagsterInstance) -> Iterator[WorkspaceRequ
         yield process.create_request_context()
 
 
-def launch_recording_run(
+@dataclass(frozen=True)
+class _PlannedJob:
+    """The job (or its asset subset) and its execution plan: the same for every recording
+    with the same steps to run, so computed once per selection."""
+
+    remote_job: RemoteJob
+    plan: ExecutionPlanSnapshot
+    asset_graph: RemoteRepositoryAssetGraph
+
+
+def _plan_job(
     instance: DagsterInstance,
     workspace: WorkspaceRequestContext,
-    entry: RegisteredRecording,
-    assets: Sequence[AssetKey] | None = None,
-    run_config: dict | None = None,
-    tags: dict[str, str] | None = None,
-) -> DagsterRun:
-    """Create one `process_recording` run for `entry` (only `assets` when given) and submit it
-    to the instance's run coordinator."""
+    assets: Sequence[AssetKey] | None,
+    run_config: dict,
+) -> _PlannedJob:
     location = workspace.get_code_location(CODE_LOCATION)
     (repository,) = location.get_repositories().values()
     selector = JobSubsetSelector(
@@ -122,10 +130,23 @@ def launch_recording_run(
         asset_selection=list(assets) if assets else None,
     )
     remote_job = location.get_job(selector)
-    run_config = run_config or {}
     plan = location.get_execution_plan(
         remote_job, run_config, step_keys_to_execute=None, known_state=None, instance=instance
     ).execution_plan_snapshot
+    return _PlannedJob(remote_job, plan, repository.asset_graph)
+
+
+def launch_recording_run(
+    instance: DagsterInstance,
+    workspace: WorkspaceRequestContext,
+    entry: RegisteredRecording,
+    planned: _PlannedJob,
+    assets: Sequence[AssetKey] | None,
+    run_config: dict,
+) -> DagsterRun:
+    """Create one `process_recording` run for `entry` (only `assets` when given) and submit it
+    to the instance's run coordinator."""
+    remote_job, plan = planned.remote_job, planned.plan
     run = instance.create_run(
         job_name=PROCESS_RECORDING,
         run_id=None,
@@ -136,7 +157,7 @@ def launch_recording_run(
         status=None,
         root_run_id=None,
         parent_run_id=None,
-        tags={**remote_job.tags, **recording_run_tags(entry), **(tags or {})},
+        tags={**remote_job.tags, **recording_run_tags(entry)},
         job_snapshot=remote_job.job_snapshot,
         execution_plan_snapshot=plan,
         parent_job_snapshot=remote_job.parent_job_snapshot,
@@ -144,7 +165,7 @@ def launch_recording_run(
         job_code_origin=remote_job.get_python_origin(),
         asset_selection=frozenset(assets) if assets else None,
         asset_check_selection=None,
-        asset_graph=repository.asset_graph,
+        asset_graph=planned.asset_graph,
     )
     return instance.submit_run(run.run_id, workspace)
 
@@ -164,6 +185,8 @@ def launch_recordings(
     launched = [] if launched is None else launched
     skipped: list[RunOutcome] = []
     busy = runs_in_flight(instance, [entry.recording_id for entry in entries])
+    run_config = run_config or {}
+    planned: dict[tuple[AssetKey, ...] | None, _PlannedJob] = {}
     with code_location_workspace(instance) as workspace:
         for entry in entries:
             if entry.recording_id in busy:  # listed twice, or another command is on it
@@ -182,8 +205,11 @@ def launch_recordings(
                 skipped.append(RunOutcome(entry.recording_id, entry.source_path, None, "skipped"))
                 continue
             every_step = len(selection) == len(job.asset_layer.asset_graph.toposorted_asset_keys)
+            assets = None if every_step else tuple(selection)
+            if assets not in planned:
+                planned[assets] = _plan_job(instance, workspace, assets, run_config)
             run = launch_recording_run(
-                instance, workspace, entry, None if every_step else selection, run_config
+                instance, workspace, entry, planned[assets], assets, run_config
             )
             steps = tuple(key.to_user_string() for key in selection)
             launched.append(LaunchedRun(entry, run.run_id, steps))
@@ -225,7 +251,6 @@ def outcome_of(instance: DagsterInstance, launched: LaunchedRun, run: DagsterRun
         "failed",
         run_error(instance, run.run_id) or run.status.value.lower(),
         launched.steps,
-        interrupted=run.status == DagsterRunStatus.CANCELED,
     )
 
 
@@ -273,16 +298,16 @@ def cancel_runs(instance: DagsterInstance, run_ids: Iterable[str], reason: str) 
     return canceled
 
 
-def fail_runs_of_dead_worker(instance: DagsterInstance, run_ids: Iterable[str], why: str) -> None:
+def abandon_runs(instance: DagsterInstance, run_ids: Iterable[str], why: str) -> None:
     """The worker executing these runs is gone: a started run is failed with where it was
     (Dagster's run retries may launch it again), the others are canceled."""
-    from whisper_pipeline.launcher import describe_progress
+    from whisper_pipeline.lib.progress import worker_died_message
 
     for run in instance.get_runs(RunsFilter(run_ids=list(run_ids))):
         if run.status in FINISHED:
             continue
         if run.status in (DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING):
-            instance.report_run_failed(run, f"Run worker died {describe_progress(run)} ({why})")
+            instance.report_run_failed(run, worker_died_message(run.tags, why))
         else:
             instance.report_run_canceled(run, message=why)
 

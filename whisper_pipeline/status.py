@@ -7,6 +7,7 @@ import time
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from whisper_pipeline.jobs import PROCESS_RECORDING
+from whisper_pipeline.lib.errors import interrupted_message
 from whisper_pipeline.lib.progress import format_duration
 from whisper_pipeline.tags import (
     PARTITION_TAG,
@@ -29,24 +30,14 @@ ACTIVE = (
 )
 
 
-def interrupted_message(instance: DagsterInstance, run_id: str) -> str:
-    """'Step transcribe interrupted after 12 segments (run terminated)', from the progress tags."""
-    run = instance.get_run_by_id(run_id)
-    tags = run.tags if run else {}
-    segments = tags.get(TAG_SEGMENTS)
-    where = f" after {segments} segments" if segments is not None else ""
-    step = tags.get(TAG_STEP)
-    if step is None:
-        return "Interrupted before its first step (run terminated)"
-    return f"Step {step} interrupted{where} (run terminated)"
-
-
 def run_error(instance: DagsterInstance, run_id: str) -> str | None:
     """The message of the run's first step failure, else of the run failure; for a canceled
     run, where it was interrupted."""
     run = instance.get_run_by_id(run_id)
+    tags = run.tags if run else {}
+    interrupted = interrupted_message(tags.get(TAG_STEP), tags.get(TAG_SEGMENTS))
     if run is not None and run.status == DagsterRunStatus.CANCELED:
-        return interrupted_message(instance, run_id)
+        return interrupted
     records = instance.get_records_for_run(
         run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}
     ).records
@@ -57,7 +48,7 @@ def run_error(instance: DagsterInstance, run_id: str) -> str | None:
             continue
         data = event.step_failure_data if event.is_step_failure else None
         if data and data.error and data.error.cls_name in INTERRUPT_ERRORS:
-            return interrupted_message(instance, run_id)
+            return interrupted
         if data:
             if data.user_failure_data is not None and data.user_failure_data.description:
                 return data.user_failure_data.description

@@ -11,7 +11,7 @@ from typing import Any
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
 from dagster._core.errors import DagsterExecutionInterruptedError
 
-from whisper_pipeline.lib.errors import PipelineError, StepFailure
+from whisper_pipeline.lib.errors import PipelineError, StepFailure, interrupted_message
 from whisper_pipeline.lib.model_cache import MODEL_CACHE, describe_key, free_memory_logged
 from whisper_pipeline.lib.processes import hostname, process_start_ticks, worker_name
 from whisper_pipeline.lib.progress import ProgressReporter, ProgressSnapshot
@@ -172,10 +172,8 @@ def recording_step(
         raise
     except (KeyboardInterrupt, DagsterExecutionInterruptedError) as interrupt:
         # terminated from the UI, SIGTERM or Ctrl+C: say where it stopped, then let it unwind
-        where = f" after {state.segments} segments" if state.segments is not None else ""
-        _record_safely(
-            context, storage, state, f"Step {step} interrupted{where} (run terminated)", interrupt
-        )
+        message = interrupted_message(step, state.segments)
+        _record_safely(context, storage, state, message, interrupt)
         free_memory_logged(f"{step} interrupted", full=True)
         raise
     except Exception as error:

@@ -39,3 +39,12 @@ class StepFailure(PipelineError):
             str(cause) if isinstance(cause, PipelineError) else f"{type(cause).__name__}: {cause}"
         )
         super().__init__(f"{where}: {detail}")
+
+
+def interrupted_message(step: str | None, segments: int | str | None = None) -> str:
+    """'Step transcribe interrupted after 12 segments (run terminated)': what a terminated run
+    says, in its failures row and in `status`."""
+    if step is None:
+        return "Interrupted before its first step (run terminated)"
+    where = f" after {segments} segments" if segments is not None else ""
+    return f"Step {step} interrupted{where} (run terminated)"

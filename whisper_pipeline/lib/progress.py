@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+
+from whisper_pipeline.tags import TAG_SEGMENTS, TAG_STEP, TAG_UPDATED
 
 log = logging.getLogger(__name__)
 
@@ -124,3 +126,22 @@ class ProgressReporter:
                 sink(snapshot)
             except Exception:
                 log.warning("progress sink %r failed (ignored)", sink, exc_info=True)
+
+
+def describe_progress(tags: Mapping[str, str], now: float | None = None) -> str:
+    """'in step transcribe (45 segments); last update 16m ago', from a run's progress tags."""
+    step, segments = tags.get(TAG_STEP), tags.get(TAG_SEGMENTS)
+    if step is None:
+        where = "before its first step"
+    else:
+        where = f"in step {step}" + (f" ({segments} segments)" if segments is not None else "")
+    try:
+        age = (time.time() if now is None else now) - float(tags[TAG_UPDATED])
+    except (KeyError, ValueError):
+        return where
+    return f"{where}; last update {format_duration(age)} ago"
+
+
+def worker_died_message(tags: Mapping[str, str], why: str) -> str:
+    """'Run worker died in step transcribe (45 segments); last update 12s ago (why)'."""
+    return f"Run worker died {describe_progress(tags)} ({why})"

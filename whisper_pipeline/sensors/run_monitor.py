@@ -30,7 +30,7 @@ from pydantic import Field
 
 from whisper_pipeline.assets.step import record_failure
 from whisper_pipeline.jobs import PROCESS_RECORDING
-from whisper_pipeline.launcher import PipelineRunLauncher, describe_progress
+from whisper_pipeline.lib.progress import describe_progress
 from whisper_pipeline.resources.storage import PipelineStorage
 from whisper_pipeline.tags import PARTITION_TAG, TAG_SEGMENTS, TAG_STEP, TAG_UPDATED
 
@@ -75,7 +75,7 @@ def find_stalled_runs(
         updated = _last_update(instance, run)
         if updated is None or now - updated <= stall_after_s:
             continue
-        message = "Stuck " + describe_progress(run, now)
+        message = "Stuck " + describe_progress(run.tags, now)
         found.append(
             StalledRun(
                 run_id=run.run_id,
@@ -94,6 +94,8 @@ def fail_stalled_run(
 ) -> str:
     """Stop the worker's process first (so a retry never runs beside it), then fail the run
     with its context and record a failures row. Returns how the stopping went."""
+    from whisper_pipeline.launcher import PipelineRunLauncher  # Celery: only when acting
+
     launcher = instance.run_launcher
     stop = launcher.kill if isinstance(launcher, PipelineRunLauncher) else launcher.terminate
     try:

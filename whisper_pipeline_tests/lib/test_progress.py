@@ -46,3 +46,23 @@ def test_a_failing_sink_never_fails_the_work_and_others_still_get_updates(caplog
 
 def test_format_duration():
     assert [format_duration(s) for s in (5, 65, 3725, None)] == ["5s", "1m05s", "1h02m", "?"]
+
+
+def test_progress_tags_describe_where_a_run_is():
+    from whisper_pipeline.lib.progress import describe_progress, worker_died_message
+
+    tags = {
+        "whisper/step": "transcribe",
+        "whisper/segments": "45",
+        "whisper/progress_updated_at": "1000",
+    }
+    assert (
+        describe_progress(tags, now=1960)
+        == "in step transcribe (45 segments); last update 16m00s ago"
+    )
+    assert describe_progress({"whisper/step": "diarization"}) == "in step diarization"
+    assert describe_progress({}) == "before its first step"
+    assert (
+        worker_died_message({}, "pid 7 gone")
+        == "Run worker died before its first step (pid 7 gone)"
+    )
