@@ -252,39 +252,43 @@ def _print_summary(storage, recording_ids: list[str]) -> None:
     )
 
 
+def _first_line(error: BaseException) -> str:
+    """DuckDB wraps an exception from the read-only file system in a Python traceback."""
+    from whisper_pipeline.lib.query_sandbox import REFUSED
+
+    text = str(error)
+    if REFUSED in text:
+        return text[text.index(REFUSED) :].splitlines()[0]
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _num(value, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
-
-
-READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA", "RELATION"}
 
 
 def cmd_query(args: argparse.Namespace) -> int:
     import duckdb
 
+    from whisper_pipeline.lib.query_sandbox import is_refusal
+
     storage = _storage(home.resolve_home(args.home))
-    try:
-        kinds = {statement.type for statement in duckdb.extract_statements(args.sql)}
-    except duckdb.Error as error:
-        print(f"query failed: {error}", file=sys.stderr)
-        return 2
-    refused = {kind.name for kind in kinds} - READ_ONLY_STATEMENTS
-    if refused or len(kinds) == 0:
-        print(
-            f"query refused: only read-only statements ({', '.join(sorted(READ_ONLY_STATEMENTS))})"
-            f" are allowed, got {', '.join(sorted(refused)) or 'nothing'}",
-            file=sys.stderr,
-        )
-        return 2
+    storage.warehouse.refresh_database()  # the database file people open: rebuilt if damaged
     with storage.warehouse.query_connection() as connection:
         try:
             relation = connection.sql(args.sql)
+            frame = relation.df() if relation is not None else None
         except duckdb.Error as error:
-            print(f"query failed: {error}", file=sys.stderr)
+            if is_refusal(error):
+                print(
+                    "query refused: `query` reads the warehouse views and nothing else; it"
+                    f" writes no file and reads none outside the warehouse ({_first_line(error)})",
+                    file=sys.stderr,
+                )
+            else:
+                print(f"query failed: {error}", file=sys.stderr)
             return 2
-        if relation is None:
+        if frame is None:
             return 0
-        frame = relation.df()
     if args.format == "csv":
         frame.to_csv(sys.stdout, index=False)
     elif args.format == "json":

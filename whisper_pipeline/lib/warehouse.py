@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from whisper_pipeline.lib.fileio import replace_atomic
+from whisper_pipeline.lib.query_sandbox import read_only_connection, sql_string, warehouse_url
 
 log = logging.getLogger(__name__)
 
@@ -237,25 +239,30 @@ class Warehouse:
         replace_atomic(path, lambda tmp: pq.write_table(data, tmp))
         return path
 
-    def create_views(self, connection: duckdb.DuckDBPyConnection) -> None:
+    def create_views(self, connection: duckdb.DuckDBPyConnection, sandboxed: bool = False) -> None:
+        """The views over each table's Parquet files: by their paths (the database file people
+        open), or through the read-only `warehouse://` file system of a sandboxed query."""
         self.ensure_layout()
         for table in TABLES:
-            pattern = str(self.table_dir(table) / "*.parquet")
+            pattern = (
+                warehouse_url(f"{table}/*.parquet")
+                if sandboxed
+                else str(self.table_dir(table) / "*.parquet")
+            )
             connection.execute(
                 f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM '
-                f"read_parquet({_sql_string(pattern)}, union_by_name = true)"
+                f"read_parquet({sql_string(pattern)}, union_by_name = true)"
             )
         connection.execute(_RECORDINGS_VIEW)
 
     @contextmanager
     def query_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """An in-memory DuckDB with the views: never takes the database file's lock."""
-        connection = duckdb.connect(":memory:")
-        try:
-            self.create_views(connection)
+        """An in-memory DuckDB with the views that reads the warehouse and writes nowhere (see
+        lib/query_sandbox.py); never takes the database file's lock."""
+        self.ensure_layout()
+        with read_only_connection(self.root) as connection:
+            self.create_views(connection, sandboxed=True)
             yield connection
-        finally:
-            connection.close()
 
     def _views_marker(self) -> Path:
         """A file whose name says which view definitions the database holds."""
@@ -265,13 +272,15 @@ class Warehouse:
 
     def refresh_database(self, force: bool = False) -> bool:
         """(Re)create the views in the DuckDB file for people's tools, when they are missing or
-        out of date. Best effort: when a user holds the file open, the views already there keep
-        working (they read by glob, so new Parquet files show without a refresh)."""
+        out of date, and rebuild the file when it is damaged (not a DuckDB database: the
+        damaged file is kept beside it). Best effort: when a user holds the file open, the views
+        already there keep working (they read by glob, so new Parquet files show without a
+        refresh)."""
         marker = self._views_marker()
-        if not force and marker.exists() and self.database_path.exists():
+        if not force and marker.exists() and self._database_has_views():
             return True
         try:
-            connection = duckdb.connect(str(self.database_path))
+            connection = self._open_database()
         except duckdb.IOException as error:
             log.warning("DuckDB views not refreshed, %s is in use: %s", self.database_path, error)
             return False
@@ -284,9 +293,52 @@ class Warehouse:
         marker.touch()
         return True
 
+    def _database_has_views(self) -> bool:
+        """The database file opens and holds every view (read-only: a few milliseconds). A file
+        someone else holds open is taken as fine."""
+        if not self.database_path.exists():
+            return False
+        try:
+            connection = duckdb.connect(str(self.database_path), read_only=True)
+        except duckdb.IOException as error:
+            return _held_by_another_process(error)
+        except duckdb.Error:
+            return False
+        try:
+            names = {
+                row[0]
+                for row in connection.execute("SELECT view_name FROM duckdb_views()").fetchall()
+            }
+        except duckdb.Error:
+            return False
+        finally:
+            connection.close()
+        return set(VIEW_NAMES) <= names
 
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    def _open_database(self) -> duckdb.DuckDBPyConnection:
+        """The database file for writing views; a damaged one is moved aside and started anew."""
+        try:
+            return duckdb.connect(str(self.database_path))
+        except duckdb.IOException as error:
+            if _held_by_another_process(error):
+                raise
+            damaged = error
+        except duckdb.Error as error:
+            damaged = error
+        aside = self.database_path.with_name(f"{DATABASE_NAME}.damaged-{os.getpid()}")
+        log.warning(
+            "%s is damaged (%s): rebuilt; the damaged file is kept as %s",
+            self.database_path,
+            damaged,
+            aside,
+        )
+        self.database_path.replace(aside)
+        Path(f"{self.database_path}.wal").unlink(missing_ok=True)
+        return duckdb.connect(str(self.database_path))
+
+
+def _held_by_another_process(error: duckdb.Error) -> bool:
+    return "lock" in str(error).lower()
 
 
 def segment_rows(recording_id: str, segments: Sequence) -> list[dict]:
