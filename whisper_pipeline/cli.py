@@ -41,6 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     pipeline_home = home.resolve_home(args.home)
     instance = _instance(pipeline_home)
     storage = _storage(pipeline_home)
+    run_config = with_settings(load_run_config(args.config))
     paths = list(find_recordings(Path(p) for p in args.paths))
     for path in (p for p in paths if not p.exists()):
         print(f"not found: {path}", file=sys.stderr)
@@ -48,7 +49,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not paths:
         print("no recordings found in " + ", ".join(args.paths), file=sys.stderr)
         return 2
-    run_config = with_settings(load_run_config(args.config))
     outcomes: list = []
     launched: list = []
     logs = pipeline_home / "logs"
@@ -217,6 +217,12 @@ def load_run_config(path: str | None) -> dict:
     loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     if not isinstance(loaded, dict):
         raise SystemExit(f"{path}: a run config must be a mapping (resources: ...)")
+    from whisper_pipeline.resources.secrets import LiteralSecretError, refuse_literal_secrets
+
+    try:
+        refuse_literal_secrets(loaded.get("resources") or {}, where=path)
+    except LiteralSecretError as error:
+        raise SystemExit(str(error)) from error
     return loaded
 
 

@@ -14,6 +14,7 @@ import yaml
 from dagster import EnvVar
 
 from whisper_pipeline import home
+from whisper_pipeline.resources.secrets import LiteralSecretError, refuse_literal_secrets
 
 SETTINGS_ENV = "WHISPER_PIPELINE_SETTINGS"
 SETTINGS_NAME = "settings.yaml"
@@ -53,6 +54,10 @@ def load_resource_settings(path: Path | None = None) -> dict[str, dict[str, Any]
     resources = data.get("resources", {}) if isinstance(data, dict) else None
     if not isinstance(resources, dict):
         raise SettingsError(f"{path}: expected a mapping `resources: {{name: {{config: ...}}}}`")
+    try:
+        refuse_literal_secrets(resources, where=str(path))
+    except LiteralSecretError as error:
+        raise SettingsError(str(error)) from error
     settings = {}
     for name, section in resources.items():
         config = (section or {}).get("config", {}) if isinstance(section, dict) else None

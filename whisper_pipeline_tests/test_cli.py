@@ -182,6 +182,49 @@ def test_a_cli_made_run_is_re_executed_from_the_ui(webserver, processed):
         kill_group(worker)
 
 
+LAUNCH = """
+mutation($params: ExecutionParams!) {
+  launchPipelineExecution(executionParams: $params) {
+    __typename
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+SECRET = "hf_NotARealTokenButSecret"
+
+
+def test_a_literal_token_is_refused_by_the_launchpad_and_by_run(
+    webserver, processed, tmp_path, sample_call
+):
+    """The launchpad (its GraphQL mutation) refuses a literal Hugging Face token before a run
+    exists; `run --config` refuses it naming the variable; no run stores it."""
+    from dagster import RunsFilter
+
+    home, _ = processed
+    with instance_of(home) as instance:
+        before = instance.get_runs_count(RunsFilter())
+    params = {
+        "selector": {
+            "repositoryLocationName": "whisper_pipeline",
+            "repositoryName": "__repository__",
+            "pipelineName": "process_recording",
+        },
+        "runConfigData": {"resources": {"diarizer": {"config": {"hf_token": SECRET}}}},
+        "mode": "default",
+    }
+    answer = graphql(webserver, LAUNCH, {"params": params})["launchPipelineExecution"]
+    assert answer["__typename"] == "RunConfigValidationInvalid", answer
+    assert any("hf_token" in e["message"] for e in answer["errors"]), answer
+    config = tmp_path / "run.yaml"
+    config.write_text(f"resources:\n  diarizer:\n    config:\n      hf_token: {SECRET}\n")
+    result = cli(home, "run", "--config", str(config), str(sample_call))
+    assert result.returncode != 0 and "set HF_TOKEN" in result.stderr
+    assert SECRET not in result.stderr + result.stdout
+    with instance_of(home) as instance:
+        assert instance.get_runs_count(RunsFilter()) == before
+        assert not any(SECRET in str(run.run_config) for run in instance.get_runs())
+
+
 def test_the_dagster_ui_serves_the_asset_graph_partitions_and_metadata(webserver):
     """What a user sees, read through the webserver's GraphQL API."""
     nodes = graphql(webserver, "{ assetNodes { assetKey { path } partitionKeys } }")["assetNodes"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from whisper_pipeline.lib.audio import SAMPLE_RATE
 from whisper_pipeline.lib.errors import ConfigurationError
@@ -23,6 +23,12 @@ from whisper_pipeline.lib.voices import (
     speaker_vectors,
 )
 from whisper_pipeline.resources.cached_model import CachedModelResource
+from whisper_pipeline.resources.secrets import (
+    SECRET_SETTINGS,
+    FromEnvironment,
+    from_environment,
+    variable_name,
+)
 
 DISABLED = "diarization is disabled (resources.diarizer.config.backend is 'none')"
 
@@ -88,13 +94,13 @@ class SpeakerDiarizer(CachedModelResource):
             " config.yaml (offline servers)."
         ),
     )
-    hf_token: str | None = Field(
+    hf_token: FromEnvironment | None = Field(
         default=None,
-        description="Hugging Face token; set it only as EnvVar('HF_TOKEN') (read at launch, hidden in the UI). When unset, the variable named by hf_token_env is read, if present.",
-    )
-    hf_token_env: str = Field(
-        default="HF_TOKEN",
-        description="Name of the environment variable holding the Hugging Face token, read when the pipeline loads (optional).",
+        description=(
+            "Which environment variable holds the Hugging Face token, as {env: NAME}; HF_TOKEN"
+            " when left out. Read when the pipeline loads. A literal token is refused: run"
+            " config is stored with the run and shown in the UI."
+        ),
     )
     cache_dir: str | None = Field(
         default=None, description="Hugging Face cache folder for pipeline weights."
@@ -117,6 +123,15 @@ class SpeakerDiarizer(CachedModelResource):
         default=0.8,
         description="Cosine similarity of voice vectors at or above which a speaker gets a sample's name.",
     )
+
+    @field_validator("hf_token", mode="before")
+    @classmethod
+    def _token_only_from_environment(cls, value: Any) -> Any:
+        return from_environment(value, "diarizer", "hf_token")
+
+    @property
+    def token_variable(self) -> str:
+        return variable_name(self.hf_token, SECRET_SETTINGS["diarizer"]["hf_token"])
 
     def resolved_backend(self) -> str:
         if self.backend == "auto":
@@ -160,7 +175,7 @@ class SpeakerDiarizer(CachedModelResource):
                 "the pyannote diarization backend needs resources.diarizer.config.pipeline: a"
                 " Hugging Face name with the HF_TOKEN environment variable, or a local folder"
             )
-        token = self.hf_token or os.environ.get(self.hf_token_env) or None
+        token = os.environ.get(self.token_variable) or None
         try:
             pipeline = Pipeline.from_pretrained(
                 self.pipeline, token=token, cache_dir=self.cache_dir
@@ -169,7 +184,7 @@ class SpeakerDiarizer(CachedModelResource):
                 raise ValueError("pyannote returned no pipeline")
             return pipeline.to(torch.device(device))
         except Exception as error:
-            hint = "" if token else f" and set {self.hf_token_env} to a Hugging Face token"
+            hint = "" if token else f" and set {self.token_variable} to a Hugging Face token"
             raise ConfigurationError(
                 f"diarization pipeline {self.pipeline!r} could not be loaded"
                 f" ({type(error).__name__}: {error}). Download it beforehand{hint}, point"
