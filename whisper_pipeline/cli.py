@@ -37,6 +37,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from whisper_pipeline import runner
     from whisper_pipeline.lib.intake import find_recordings
     from whisper_pipeline.local_worker import WorkerDied, local_worker
+    from whisper_pipeline.run_health import launched_by_this_process, settle_dead_runs
 
     pipeline_home = home.resolve_home(args.home)
     instance = _instance(pipeline_home)
@@ -55,10 +56,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     # the worker starts first: it boots while the files are registered and the runs created
     with stop_on_signals() as stop, local_worker(instance, logs, args.workers) as worker:
         try:
+            _report_settled(instance, settle_dead_runs(instance, storage))
             entries = runner.register(instance, storage.registry, paths)
             print(f"{len(entries)} recording(s) registered in {pipeline_home}")
+            # runs our own worker executes name this command: if it is killed, the next
+            # command cancels those nobody will start
+            tags = launched_by_this_process() if worker is not None else {}
             _, skipped = runner.launch_recordings(
-                instance, entries, args.force, run_config, launched
+                instance, entries, args.force, run_config, launched, tags
             )
             for outcome in skipped:
                 outcomes.append(outcome)
@@ -66,7 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"{outcome.recording_id}: {why}")
             for item in launched:
                 print(f"{item.entry.source_name} -> {item.entry.recording_id}: run {item.run_id}")
-            follower = _RunFollower(instance, launched, worker)
+            follower = _RunFollower(instance, launched, worker, storage)
             outcomes += runner.wait_for_runs(
                 instance, launched, on_outcome=follower.report, check=follower.poll
             )
@@ -101,15 +106,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 HEALTH_CHECK_S = 5.0
 
 
+def _report_settled(instance, run_ids: list[str]) -> None:
+    """Say which runs a killed command or worker had left looking alive, and how they ended."""
+    from whisper_pipeline.status import run_error
+
+    for run_id in run_ids:
+        print(f"run {run_id} was left behind: {run_error(instance, run_id)}", file=sys.stderr)
+
+
 class _RunFollower:
     """Prints each run's outcome, and its progress line whenever it changes; watches the
     command's own worker, if it has one."""
 
-    def __init__(self, instance, launched, worker) -> None:
+    def __init__(self, instance, launched, worker, storage) -> None:
         import time
 
         self.instance = instance
         self.worker = worker
+        self.storage = storage
         self.names = {item.run_id: item.entry.source_name for item in launched}
         self.shown: dict[str, str] = {}
         self.done = 0
@@ -129,13 +143,13 @@ class _RunFollower:
         seconds, as run monitoring would on a daemon), and progress is shown."""
         import time
 
-        from whisper_pipeline import runner
+        from whisper_pipeline.run_health import fail_runs_with_dead_workers
 
         if self.worker is not None:
             self.worker.check()
             if time.monotonic() > self.next_health_check:
                 self.next_health_check = time.monotonic() + HEALTH_CHECK_S
-                runner.fail_runs_with_dead_workers(self.instance, list(self.names))
+                fail_runs_with_dead_workers(self.instance, list(self.names), self.storage)
         self.show_progress()
 
     def show_progress(self) -> None:
@@ -312,11 +326,14 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     import time
 
+    from whisper_pipeline.run_health import settle_dead_runs
     from whisper_pipeline.status import format_table, recent_runs
 
     pipeline_home = home.resolve_home(args.home)
     instance = _instance(pipeline_home)
+    storage = _storage(pipeline_home)
     while True:
+        settle_dead_runs(instance, storage)  # a dead run is never shown as running
         rows = recent_runs(instance, limit=args.limit)
         if args.format == "json":
             print(json.dumps(rows, indent=2, default=str))
@@ -417,6 +434,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     import subprocess
 
     from whisper_pipeline.local_worker import local_worker
+    from whisper_pipeline.run_health import settle_dead_runs
 
     pipeline_home = home.resolve_home(args.home)
     instance = _instance(pipeline_home)
@@ -427,6 +445,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     )
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", *target, "-h", args.host, "-p", str(args.port)]
+    _report_settled(instance, settle_dead_runs(instance, _storage(pipeline_home)))
     with local_worker(instance, pipeline_home / "logs") as worker:
         if worker:
             print(f"run worker started (log: {worker.log_path})", flush=True)

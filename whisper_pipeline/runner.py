@@ -143,6 +143,7 @@ def launch_recording_run(
     planned: _PlannedJob,
     assets: Sequence[AssetKey] | None,
     run_config: dict,
+    tags: dict[str, str],
 ) -> DagsterRun:
     """Create one `process_recording` run for `entry` (only `assets` when given) and submit it
     to the instance's run coordinator."""
@@ -157,7 +158,7 @@ def launch_recording_run(
         status=None,
         root_run_id=None,
         parent_run_id=None,
-        tags={**remote_job.tags, **recording_run_tags(entry)},
+        tags={**remote_job.tags, **tags, **recording_run_tags(entry)},
         job_snapshot=remote_job.job_snapshot,
         execution_plan_snapshot=plan,
         parent_job_snapshot=remote_job.parent_job_snapshot,
@@ -176,9 +177,11 @@ def launch_recordings(
     force: bool = False,
     run_config: dict | None = None,
     launched: list[LaunchedRun] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> tuple[list[LaunchedRun], list[RunOutcome]]:
-    """One run per recording with work left; the others are reported as skipped. Each run is
-    appended to `launched` as soon as it exists (so an interrupted caller can cancel it)."""
+    """One run per recording with work left (with `tags` besides its own); the others are
+    reported as skipped. Each run is appended to `launched` as soon as it exists (so an
+    interrupted caller can cancel it)."""
     from whisper_pipeline.definitions import defs
 
     job = defs.resolve_job_def(PROCESS_RECORDING)
@@ -209,7 +212,7 @@ def launch_recordings(
             if assets not in planned:
                 planned[assets] = _plan_job(instance, workspace, assets, run_config)
             run = launch_recording_run(
-                instance, workspace, entry, planned[assets], assets, run_config
+                instance, workspace, entry, planned[assets], assets, run_config, tags or {}
             )
             steps = tuple(key.to_user_string() for key in selection)
             launched.append(LaunchedRun(entry, run.run_id, steps))
@@ -310,22 +313,3 @@ def abandon_runs(instance: DagsterInstance, run_ids: Iterable[str], why: str) ->
             instance.report_run_failed(run, worker_died_message(run.tags, why))
         else:
             instance.report_run_canceled(run, message=why)
-
-
-def fail_runs_with_dead_workers(instance: DagsterInstance, run_ids: Iterable[str]) -> list[str]:
-    """What Dagster's run monitoring does on the daemon, for a command that follows its own
-    runs without one: a started run whose worker the launcher reports dead is failed with the
-    launcher's message (which names the step). Returns the ids it failed."""
-    from dagster._core.launcher import WorkerStatus
-
-    launcher = instance.run_launcher
-    if not launcher.supports_check_run_worker_health:
-        return []
-    failed = []
-    runs = instance.get_runs(RunsFilter(run_ids=list(run_ids), statuses=[DagsterRunStatus.STARTED]))
-    for run in runs:
-        health = launcher.check_run_worker_health(run)
-        if health.status == WorkerStatus.FAILED:
-            instance.report_run_failed(run, health.msg)
-            failed.append(run.run_id)
-    return failed

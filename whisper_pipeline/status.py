@@ -37,6 +37,8 @@ def run_error(instance: DagsterInstance, run_id: str) -> str | None:
     tags = run.tags if run else {}
     interrupted = interrupted_message(tags.get(TAG_STEP), tags.get(TAG_SEGMENTS))
     if run is not None and run.status == DagsterRunStatus.CANCELED:
+        if tags.get(TAG_STEP) is None:  # never began: why it was canceled says more
+            return _cancel_reason(instance, run_id) or interrupted
         return interrupted
     records = instance.get_records_for_run(
         run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}
@@ -56,6 +58,13 @@ def run_error(instance: DagsterInstance, run_id: str) -> str | None:
                 return data.error.message.strip()
         messages.append(record.event_log_entry.message or "")
     return next((m for m in reversed(messages) if m), None)
+
+
+def _cancel_reason(instance: DagsterInstance, run_id: str) -> str | None:
+    records = instance.get_records_for_run(
+        run_id, of_type={DagsterEventType.RUN_CANCELED}, limit=1
+    ).records
+    return records[0].event_log_entry.message if records else None
 
 
 def _float(value: str | None) -> float | None:

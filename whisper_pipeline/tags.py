@@ -15,6 +15,12 @@ TAG_PID_START = "whisper/pid_start"
 TAG_HOST = "whisper/host"
 TAG_WORKER = "whisper/worker"  # the Celery worker's node name, e.g. gpu1@host
 
+# the command that launched a run and executes it in a worker of its own (`whisper-pipeline run`
+# on the embedded broker): when it is gone, nothing will start the run
+TAG_LAUNCHED_BY_PID = "whisper/launched_by_pid"
+TAG_LAUNCHED_BY_PID_START = "whisper/launched_by_pid_start"
+TAG_LAUNCHED_BY_HOST = "whisper/launched_by_host"
+
 SOURCE_NAME_TAG = "whisper/source_name"
 PARTITION_TAG = "dagster/partition"  # the run tag holding a run's recording id
 

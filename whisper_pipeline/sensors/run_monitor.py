@@ -28,10 +28,10 @@ from dagster import (
 from dagster._core.events import JobFailureData, RunFailureReason
 from pydantic import Field
 
-from whisper_pipeline.assets.step import record_failure
 from whisper_pipeline.jobs import PROCESS_RECORDING
 from whisper_pipeline.lib.progress import describe_progress
 from whisper_pipeline.resources.storage import PipelineStorage
+from whisper_pipeline.run_health import record_run_failure, settle_dead_runs
 from whisper_pipeline.tags import PARTITION_TAG, TAG_SEGMENTS, TAG_STEP, TAG_UPDATED
 
 log = logging.getLogger(__name__)
@@ -110,19 +110,8 @@ def fail_stalled_run(
             stalled.message,
             JobFailureData(error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION),
         )
-    if storage is not None and stalled.recording_id:
-        try:
-            record_failure(
-                storage,
-                stalled.recording_id,
-                stalled.step or MONITOR_STEP,
-                stalled.message,
-                "RunMonitor",
-                stalled.run_id,
-                stalled.segments,
-            )
-        except Exception:
-            log.exception("run monitor: could not record the failure of run %s", stalled.run_id)
+    if run is not None:  # no row when a later run of the recording has succeeded since
+        record_run_failure(instance, storage, run, stalled.message, "RunMonitor", MONITOR_STEP)
     return stopped
 
 
@@ -153,13 +142,15 @@ def monitor_runs(
     name="run_monitor",
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Fails runs whose progress stalled (with step and segment context); dead workers are found by Dagster's run monitoring through the run launcher.",
+    description="Fails runs whose progress stalled (with step and segment context), and ends runs that only look alive (dead worker, killed launching command); Dagster's run monitoring also finds dead workers through the run launcher.",
 )
 def run_monitor(
     context: SensorEvaluationContext,
     storage: PipelineStorage,
     run_monitor_settings: RunMonitorSettings,
 ):
+    for run_id in settle_dead_runs(context.instance, storage):
+        context.log.warning("run %s only looked alive: ended", run_id)
     handled = monitor_runs(context.instance, storage, run_monitor_settings.stall_after_s)
     for stalled, stopped in handled:
         context.log.warning(

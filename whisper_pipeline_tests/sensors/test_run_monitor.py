@@ -25,12 +25,13 @@ from whisper_pipeline_tests.conftest import kill_group, start_worker, status_row
 
 @pytest.fixture
 def long_call(tmp_path, sample_call) -> Path:
-    """Four minutes of real speech: long enough to be caught mid-transcription, and to outlast
-    the 10 s progress throttle several times now that CPU transcription runs ~12x real time."""
+    """Six minutes of real speech: long enough to be caught mid-transcription, and to outlast
+    the 10 s progress throttle at least twice at ~12x real time on CPU (four minutes gave a
+    single update after the first on a fast machine)."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     path = inbox / "long call.wav"
-    subprocess.run(["sox", *[str(sample_call)] * 8, str(path)], check=True)
+    subprocess.run(["sox", *[str(sample_call)] * 12, str(path)], check=True)
     return path
 
 
@@ -134,7 +135,7 @@ def test_healthy_long_step_is_never_flagged_and_shows_progress(home, worker, lon
     assert active["step_elapsed_s"] is not None and active["percent"] is not None
     assert active["source_name"] == "long call.wav"
     logs = [r.event_log_entry.user_message for r in instance.get_records_for_run(run_id).records]
-    progress = [m for m in logs if m.startswith("transcribe: ") and "of 4m00s audio" in m]
+    progress = [m for m in logs if m.startswith("transcribe: ") and "of 6m00s audio" in m]
     assert progress and "segments" in progress[-1] and "elapsed" in progress[0]
 
 

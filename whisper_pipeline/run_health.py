@@ -1,0 +1,170 @@
+"""Runs that look alive but are not: found and ended with where they stopped, so `status`, the
+UI and the in-flight claim (runner.runs_in_flight) never show a dead run as running.
+
+Two ways a run is left behind: its worker died (killed, out of memory) while it ran, and Celery
+still says STARTED; or the `whisper-pipeline run` that launched it on the embedded broker was
+killed before its own worker took the run, and nothing will ever start it. Dagster's run
+monitoring on a daemon handles the first through the run launcher; commands without a daemon
+(`run`, `status`, `ui`) and the run monitor sensor call `settle_dead_runs`."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
+
+from whisper_pipeline.jobs import PROCESS_RECORDING
+from whisper_pipeline.lib.processes import hostname, is_running, process_start_ticks
+from whisper_pipeline.tags import (
+    CELERY_TASK_ID_TAG,
+    PARTITION_TAG,
+    TAG_LAUNCHED_BY_HOST,
+    TAG_LAUNCHED_BY_PID,
+    TAG_LAUNCHED_BY_PID_START,
+    TAG_SEGMENTS,
+    TAG_STEP,
+)
+
+log = logging.getLogger(__name__)
+
+NOT_YET_STARTED = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING]
+WORKER_DIED_STEP = "run_worker"
+
+
+def launched_by_this_process() -> dict[str, str]:
+    """Tags naming this command as the one whose own worker will execute the run."""
+    pid = os.getpid()
+    tags = {TAG_LAUNCHED_BY_PID: str(pid), TAG_LAUNCHED_BY_HOST: hostname()}
+    start = process_start_ticks(pid)
+    if start is not None:
+        tags[TAG_LAUNCHED_BY_PID_START] = start
+    return tags
+
+
+def launching_command_gone(run: DagsterRun) -> str | None:
+    """Why the command that launched `run` (and would execute it) is known to be gone, else
+    None (still there, launched elsewhere, or by the UI, a sensor or a deployed worker)."""
+    tags = run.tags
+    pid = tags.get(TAG_LAUNCHED_BY_PID)
+    if not pid or tags.get(TAG_LAUNCHED_BY_HOST) != hostname():
+        return None
+    if is_running(int(pid), tags.get(TAG_LAUNCHED_BY_PID_START)):
+        return None
+    return f"the `whisper-pipeline run` that launched it (pid {pid}) ended before starting it"
+
+
+def succeeded_since(instance: DagsterInstance, run: DagsterRun) -> bool:
+    """A later run of the same recording succeeded: a failure of `run` is old news then."""
+    recording_id = run.tags.get(PARTITION_TAG)
+    record = instance.get_run_record_by_id(run.run_id)
+    if not recording_id or record is None:
+        return False
+    later = instance.get_runs(
+        RunsFilter(
+            job_name=PROCESS_RECORDING,
+            tags={PARTITION_TAG: recording_id},
+            statuses=[DagsterRunStatus.SUCCESS],
+            created_after=record.create_timestamp,
+        ),
+        limit=1,
+    )
+    return bool(later)
+
+
+def record_run_failure(
+    instance: DagsterInstance,
+    storage,
+    run: DagsterRun,
+    message: str,
+    error_type: str,
+    step_if_unknown: str = WORKER_DIED_STEP,
+) -> bool:
+    """A `failures` row for a run ended from outside (its own steps could not write one), with
+    the step it was in; none when a later run of the recording has succeeded since."""
+    from whisper_pipeline.assets.step import record_failure
+
+    recording_id = run.tags.get(PARTITION_TAG)
+    if storage is None or not recording_id or succeeded_since(instance, run):
+        return False
+    segments = run.tags.get(TAG_SEGMENTS, "")
+    try:
+        record_failure(
+            storage,
+            recording_id,
+            run.tags.get(TAG_STEP) or step_if_unknown,
+            message,
+            error_type,
+            run.run_id,
+            int(segments) if segments.isdigit() else None,
+        )
+    except Exception:
+        log.exception("could not record the failure of run %s", run.run_id)
+        return False
+    return True
+
+
+def fail_runs_with_dead_workers(
+    instance: DagsterInstance, run_ids: Iterable[str] | None = None, storage=None
+) -> list[str]:
+    """What Dagster's run monitoring does on a daemon, for commands without one: a started run
+    whose worker the launcher reports dead is failed with the launcher's message (which names
+    the step) and gets a failures row. Returns the ids it failed."""
+    from dagster._core.launcher import WorkerStatus
+
+    launcher = instance.run_launcher
+    if not launcher.supports_check_run_worker_health:
+        return []
+    filters = RunsFilter(
+        run_ids=list(run_ids) if run_ids is not None else None,
+        job_name=None if run_ids is not None else PROCESS_RECORDING,
+        statuses=[DagsterRunStatus.STARTED],
+    )
+    failed = []
+    for run in instance.get_runs(filters):
+        health = launcher.check_run_worker_health(run)
+        if health.status != WorkerStatus.FAILED:
+            continue
+        current = instance.get_run_by_id(run.run_id)
+        if current is None or current.status != DagsterRunStatus.STARTED:
+            continue  # it finished while we looked
+        instance.report_run_failed(current, health.msg)
+        record_run_failure(instance, storage, current, health.msg or "", "WorkerDied")
+        failed.append(run.run_id)
+    return failed
+
+
+def cancel_runs_nobody_will_start(instance: DagsterInstance) -> list[str]:
+    """Runs waiting for the worker of a `whisper-pipeline run` that was killed: canceled with
+    why (their queued Celery task is revoked; a worker that still receives it finds the run
+    canceled and does nothing). Returns the ids it canceled."""
+    canceled = []
+    for run in instance.get_runs(RunsFilter(job_name=PROCESS_RECORDING, statuses=NOT_YET_STARTED)):
+        why = launching_command_gone(run)
+        if why is None:
+            continue
+        current = instance.get_run_by_id(run.run_id)
+        if current is None or current.status not in NOT_YET_STARTED:
+            continue  # a worker took it meanwhile: it is alive
+        instance.report_run_canceled(current, message=f"Not started: {why}")
+        _revoke(instance, current)
+        canceled.append(run.run_id)
+    return canceled
+
+
+def _revoke(instance: DagsterInstance, run: DagsterRun) -> None:
+    task_id = run.tags.get(CELERY_TASK_ID_TAG)
+    celery = getattr(instance.run_launcher, "celery", None)
+    if task_id and celery is not None:
+        try:
+            celery.control.revoke(task_id)
+        except Exception:  # the worker's check of the run's status is enough
+            log.debug("could not revoke task %s", task_id, exc_info=True)
+
+
+def settle_dead_runs(instance: DagsterInstance, storage=None) -> list[str]:
+    """End every per-recording run that only looks alive. Returns the ids it ended."""
+    return fail_runs_with_dead_workers(instance, storage=storage) + cancel_runs_nobody_will_start(
+        instance
+    )
