@@ -121,3 +121,48 @@ def test_no_failure_row_for_a_recording_whose_later_run_succeeded(instance, tmp_
     with storage.warehouse.query_connection() as con:
         rows = con.execute("SELECT recording_id, step FROM failures ORDER BY 1").fetchall()
     assert rows == [("rec-a", "transcribe"), ("rec-b", "transcribe")]
+
+
+STEPS = {"recording_metadata", "transcript", "transcribe", "diarization", "speaker_transcript"}
+
+
+@pytest.mark.parametrize("offset_s", [0.0, 0.12, 0.5, 1.5, 3.0])
+def test_ctrl_c_at_any_moment_stops_the_command(offset_s, tmp_path, sample_call):
+    """SIGINT right as the runs are launched, a tenth of a second later, as the worker takes
+    the first run, inside its first steps: the command always stops with 130, no run stays
+    alive, and a failures row (if any) names a real step."""
+    import time
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copyfile(sample_call, inbox / "a call.wav")
+    subprocess.run(["sox", str(sample_call), str(inbox / "b call.wav"), "speed", "1.1"], check=True)
+    home = tmp_path / "home"
+    env = {**cli_env(home), "PYTHONUNBUFFERED": "1"}
+    command = subprocess.Popen(
+        [sys.executable, "-m", "whisper_pipeline.cli", "run", str(inbox)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in command.stdout:
+        if ": run " in line:  # the first run exists
+            break
+    time.sleep(offset_s)
+    command.send_signal(signal.SIGINT)
+    out, err = command.communicate(timeout=120)
+    assert command.returncode == 130, out + err
+    assert "stopped by SIGINT" in err
+    rows = status_rows(home)
+    assert rows and not ALIVE & {row["status"] for row in rows}, rows
+    recorded = {(name, step) for name, step, _ in failures(home)}
+    assert all(step in STEPS for _, step in recorded), recorded
+    for row in rows:
+        if row["status"] != "CANCELED":
+            continue
+        if row["step"] is None:  # never began: nothing failed, it is redone next time
+            assert row["error"] == "stopped by SIGINT", row
+        else:  # interrupted inside a step: where, in status and in the warehouse
+            assert row["error"].startswith(f"Step {row['step']} interrupted"), row
+            assert (row["source_name"], row["step"]) in recorded
