@@ -6,6 +6,7 @@ a dagster.yaml of your own."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from importlib import resources
@@ -43,4 +44,25 @@ def prepare_dagster_home(pipeline_home: Path, choice: str | None = None) -> Path
             shutil.copyfile(source, config)
     os.environ["DAGSTER_HOME"] = str(target)
     os.environ.setdefault(home.HOME_ENV, str(pipeline_home))
+    _create_storage_once(target, config)
     return target
+
+
+def _create_storage_once(dagster_home: Path, config: Path) -> None:
+    """Create the instance's storage (databases and their schema versions) in one process at a
+    time. Two processes opening a new SQLite instance together both stamp its schema version,
+    which leaves it unusable ("alembic_version has more than one head", dagster-io/dagster
+    #27390): two `run` commands started at once, or their workers, would do exactly that."""
+    from dagster import DagsterInstance
+
+    from whisper_pipeline.lib.fileio import exclusive_lock
+
+    digest = hashlib.sha256(config.read_bytes()).hexdigest()[:12]
+    ready = dagster_home / f".storage-ready-{digest}"
+    if ready.exists():
+        return
+    with exclusive_lock(dagster_home / ".storage.lock"):
+        if ready.exists():
+            return
+        DagsterInstance.get().dispose()  # opening an instance creates every storage it has
+        ready.touch()

@@ -24,6 +24,7 @@ from dagster._core.workspace.context import WorkspaceProcessContext, WorkspaceRe
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 
 from whisper_pipeline.jobs import PROCESS_RECORDING
+from whisper_pipeline.lib.fileio import exclusive_lock
 from whisper_pipeline.lib.registry import RecordingRegistry, RegisteredRecording
 from whisper_pipeline.partitions import (
     PARTITION_CHUNK,
@@ -187,10 +188,11 @@ def launch_recordings(
     job = defs.resolve_job_def(PROCESS_RECORDING)
     launched = [] if launched is None else launched
     skipped: list[RunOutcome] = []
-    busy = runs_in_flight(instance, [entry.recording_id for entry in entries])
     run_config = run_config or {}
     planned: dict[tuple[AssetKey, ...] | None, _PlannedJob] = {}
-    with code_location_workspace(instance) as workspace:
+    # the claim (runs in flight) and the new runs are one step for concurrent commands
+    with exclusive_lock(launch_lock_path(instance)), code_location_workspace(instance) as workspace:
+        busy = runs_in_flight(instance, [entry.recording_id for entry in entries])
         for entry in entries:
             if entry.recording_id in busy:  # listed twice, or another command is on it
                 skipped.append(
@@ -218,6 +220,12 @@ def launch_recordings(
             launched.append(LaunchedRun(entry, run.run_id, steps))
             busy[entry.recording_id] = run.run_id
     return launched, skipped
+
+
+def launch_lock_path(instance: DagsterInstance) -> Path:
+    """Commands launching runs on this instance take turns through this file, so two of them
+    never both find a recording unclaimed (the instance's runs are the claim)."""
+    return Path(instance.root_directory) / "launch.lock"
 
 
 IN_FLIGHT = [

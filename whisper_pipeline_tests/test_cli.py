@@ -342,3 +342,29 @@ def test_the_same_content_twice_in_one_call_is_processed_once(tmp_path, silent_f
     run_id = line.rsplit(" ", 1)[1]
     rows = json.loads(cli(home, "status", "--format", "json", check=True).stdout)
     assert [(row["run_id"], row["status"]) for row in rows] == [(run_id, "SUCCESS")]
+
+
+def test_two_concurrent_commands_over_the_same_files_process_each_once(tmp_path, sample_call):
+    """The second command finds the recordings claimed by the first one's runs and says so;
+    every recording has exactly one run."""
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    shutil.copyfile(sample_call, folder / "a call.wav")
+    subprocess.run(["sox", str(sample_call), str(folder / "b call.wav"), "speed", "1.1"], check=True)
+    home = tmp_path / "home"
+    command = [sys.executable, "-m", "whisper_pipeline.cli", "run", str(folder)]
+    both = [
+        subprocess.Popen(
+            command, env=cli_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=600) for process in both]
+    assert [process.returncode for process in both] == [0, 0], outputs
+    said = "".join(out for out, _ in outputs)
+    assert said.count("already being processed by run") + said.count("already processed") == 2
+    rows = json.loads(cli(home, "status", "--format", "json", check=True).stdout)
+    assert sorted((row["source_name"], row["status"]) for row in rows) == [
+        ("a call.wav", "SUCCESS"),
+        ("b call.wav", "SUCCESS"),
+    ]

@@ -7,6 +7,7 @@ temporary name and renamed, so a query sees a recording's old rows or its new on
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -19,7 +20,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from whisper_pipeline.lib.fileio import replace_atomic
+from whisper_pipeline.lib.fileio import exclusive_lock, replace_atomic
 from whisper_pipeline.lib.query_sandbox import read_only_connection, sql_string, warehouse_url
 
 log = logging.getLogger(__name__)
@@ -275,23 +276,28 @@ class Warehouse:
         out of date, and rebuild the file when it is damaged (not a DuckDB database: the
         damaged file is kept beside it). Best effort: when a user holds the file open, the views
         already there keep working (they read by glob, so new Parquet files show without a
-        refresh)."""
+        refresh). Pipeline processes take turns (a file lock), so none ever sees another's
+        half-created database as damaged."""
         marker = self._views_marker()
-        if not force and marker.exists() and self._database_has_views():
+        self.root.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(self.root / ".views.lock"):
+            if not force and marker.exists() and self._database_has_views():
+                return True
+            try:
+                connection = self._open_database()
+            except duckdb.IOException as error:
+                log.warning(
+                    "DuckDB views not refreshed, %s is in use: %s", self.database_path, error
+                )
+                return False
+            try:
+                self.create_views(connection)
+            finally:
+                connection.close()
+            for stale in self.root.glob(".views-*"):
+                stale.unlink(missing_ok=True)
+            marker.touch()
             return True
-        try:
-            connection = self._open_database()
-        except duckdb.IOException as error:
-            log.warning("DuckDB views not refreshed, %s is in use: %s", self.database_path, error)
-            return False
-        try:
-            self.create_views(connection)
-        finally:
-            connection.close()
-        for stale in self.root.glob(".views-*"):
-            stale.unlink(missing_ok=True)
-        marker.touch()
-        return True
 
     def _database_has_views(self) -> bool:
         """The database file opens and holds every view (read-only: a few milliseconds). A file
@@ -332,7 +338,8 @@ class Warehouse:
             damaged,
             aside,
         )
-        self.database_path.replace(aside)
+        with contextlib.suppress(FileNotFoundError):
+            self.database_path.replace(aside)
         Path(f"{self.database_path}.wal").unlink(missing_ok=True)
         return duckdb.connect(str(self.database_path))
 
