@@ -186,6 +186,7 @@ LEFT JOIN recording_stats AS s USING (recording_id)
 
 VIEW_NAMES = ("recordings", *_TABLE_VIEWS)
 
+_DUCKDB_MAGIC, _MAGIC_START, _MAGIC_END = b"DUCK", 8, 12  # where DuckDB files say what they are
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
@@ -281,7 +282,7 @@ class Warehouse:
         marker = self._views_marker()
         self.root.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(self.root / ".views.lock"):
-            if not force and marker.exists() and self._database_has_views():
+            if not force and marker.exists() and self._database_looks_whole():
                 return True
             try:
                 connection = self._open_database()
@@ -299,27 +300,16 @@ class Warehouse:
             marker.touch()
             return True
 
-    def _database_has_views(self) -> bool:
-        """The database file opens and holds every view (read-only: a few milliseconds). A file
-        someone else holds open is taken as fine."""
-        if not self.database_path.exists():
-            return False
+    def _database_looks_whole(self) -> bool:
+        """The database file is there and starts like a DuckDB database (its magic bytes): a
+        file overwritten with something else is caught without opening it, which every run's
+        analytics step would otherwise pay for."""
         try:
-            connection = duckdb.connect(str(self.database_path), read_only=True)
-        except duckdb.IOException as error:
-            return _held_by_another_process(error)
-        except duckdb.Error:
+            with open(self.database_path, "rb") as handle:
+                header = handle.read(_MAGIC_END)
+        except OSError:
             return False
-        try:
-            names = {
-                row[0]
-                for row in connection.execute("SELECT view_name FROM duckdb_views()").fetchall()
-            }
-        except duckdb.Error:
-            return False
-        finally:
-            connection.close()
-        return set(VIEW_NAMES) <= names
+        return header[_MAGIC_START:_MAGIC_END] == _DUCKDB_MAGIC
 
     def _open_database(self) -> duckdb.DuckDBPyConnection:
         """The database file for writing views; a damaged one is moved aside and started anew."""
