@@ -269,7 +269,7 @@ def wait_for_runs(
     instance: DagsterInstance,
     launched: Sequence[LaunchedRun],
     on_outcome: Callable[[RunOutcome], None] = lambda _outcome: None,
-    poll_s: float = 1.0,
+    poll_s: float = 0.25,
     check: Callable[[], None] = lambda: None,
 ) -> list[RunOutcome]:
     """Wait until every run has finished, reporting each as it does (in launch order).
