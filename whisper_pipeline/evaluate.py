@@ -42,14 +42,14 @@ def transcribe_text(asr: WhisperASR, path: Path) -> tuple[str, float]:
     started = time.monotonic()
     words: list[str] = []
     with asr.borrow() as whisper:
-        for _, segments in transcribe_windows(
+        for window in transcribe_windows(
             whisper.model,
-            iter_windows(path, asr.window_s),
+            iter_windows(path, asr.windows_of(whisper.model)),
             duration_s,
             asr.language,
             asr.batch_size,
         ):
-            words.extend(segment.text for segment in segments)
+            words.extend(segment.text for segment in window.segments)
     return " ".join(words), time.monotonic() - started
 
 

@@ -350,7 +350,9 @@ def test_two_concurrent_commands_over_the_same_files_process_each_once(tmp_path,
     folder = tmp_path / "drop"
     folder.mkdir()
     shutil.copyfile(sample_call, folder / "a call.wav")
-    subprocess.run(["sox", str(sample_call), str(folder / "b call.wav"), "speed", "1.1"], check=True)
+    subprocess.run(
+        ["sox", str(sample_call), str(folder / "b call.wav"), "speed", "1.1"], check=True
+    )
     home = tmp_path / "home"
     command = [sys.executable, "-m", "whisper_pipeline.cli", "run", str(folder)]
     both = [

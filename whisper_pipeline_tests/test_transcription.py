@@ -24,7 +24,7 @@ def transcribe(asr, path, window_s=300.0, on_progress=None):
                 whisper.model, iter_windows(path, window_s), duration, None, 8, None, on_progress
             )
         )
-    return results[-1][0] if results else None, [s for _, window in results for s in window]
+    return results[-1].language if results else None, [s for w in results for s in w.segments]
 
 
 def test_sample_call_matches_its_reference_transcript(asr, sample_call, sample_call_reference_text):

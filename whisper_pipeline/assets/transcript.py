@@ -1,6 +1,7 @@
 """Step 2: what was said, with word timestamps (whisperx: VAD, batched ASR, alignment)."""
 
 import time
+from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,9 +11,10 @@ from whisper_pipeline.assets.metadata import RecordingFacts, recording_metadata
 from whisper_pipeline.assets.step import hand_on, handed_over, recording_step
 from whisper_pipeline.lib.audio import iter_windows
 from whisper_pipeline.lib.exports import write_exports
+from whisper_pipeline.lib.language import english_only_warning, looks_like_wrong_language, summarize
 from whisper_pipeline.lib.records import Segment, Transcript
 from whisper_pipeline.lib.registry import RegisteredRecording
-from whisper_pipeline.lib.transcription import transcribe_windows
+from whisper_pipeline.lib.transcription import is_multilingual, transcribe_windows
 from whisper_pipeline.lib.warehouse import segment_rows, word_rows
 from whisper_pipeline.partitions import recordings_partitions
 from whisper_pipeline.resources.alignment import WordAlignment
@@ -55,38 +57,48 @@ def transcript(
             asr.borrow() as whisper,
             alignment.borrow_if_configured() as (aligner, alignment_problem),
         ):
-            language = asr.language or (
-                "unknown" if whisper.model.model.model.is_multilingual else "en"
-            )
             if alignment_problem:
                 context.log.warning("%s; using Whisper's own word timestamps", alignment_problem)
             started = time.monotonic()
-            for window_language, window_segments in transcribe_windows(
+            probabilities: dict[str, list[float]] = defaultdict(list)
+            for window in transcribe_windows(
                 whisper.model,
-                iter_windows(path, asr.window_s),
+                iter_windows(path, asr.windows_of(whisper.model)),
                 facts.duration_s,
                 asr.language,
                 asr.batch_size,
                 aligner,
                 on_progress=step.progress.update,
             ):
-                language = window_language
-                segments.extend(window_segments)
+                if window.probability is not None:
+                    probabilities[window.language].append(window.probability)
+                segments.extend(window.segments)
             seconds = time.monotonic() - started
+            english_only = asr.language is None and not is_multilingual(whisper.model)
+        summary = summarize(segments, probabilities)
+        note = _english_only_check(asr, path, segments) if english_only else None
+        if note:
+            context.log.warning(note)
         result = Transcript(
-            language=language,
+            language=asr.language or summary.language,
             duration_s=facts.duration_s,
             segments=tuple(segments),
             model=asr.model_label(),
             device=asr.resolved_device(),
             word_timestamps=f"alignment:{alignment.model}" if aligner else "whisper",
             transcribe_seconds=round(seconds, 3),
+            language_probability=summary.probability,
+            languages=summary.languages,
+            language_note=note,
         )
         _store(context, storage, result)
         words = len(result.words)
         rtf = seconds / facts.duration_s if facts.duration_s else 0.0
         metadata = {
             "language": result.language,
+            "language_probability": MetadataValue.float(result.language_probability)
+            if result.language_probability is not None
+            else "not detected (set or English-only model)",
             "duration_s": MetadataValue.float(float(facts.duration_s)),
             "segments": MetadataValue.int(len(segments)),
             "words": MetadataValue.int(words),
@@ -100,10 +112,25 @@ def transcript(
             else f"miss (loaded in {whisper.load_seconds:.1f}s)",
             "preview": MetadataValue.md(result.text[:500] or "_no speech detected_"),
         }
+        if result.languages:
+            metadata["languages"] = result.languages
+        if note:
+            metadata["warning"] = note
         if not segments:
             metadata["note"] = "no speech detected"
             context.log.info("%s: no speech detected", facts.recording_id)
         return hand_on(context, storage, result, metadata)
+
+
+def _english_only_check(asr: WhisperASR, path: Path, segments: list[Segment]) -> str | None:
+    """For an English-only model whose transcript looks wrong: is the speech another language?
+    (The bundled multilingual model listens to the first minute.)"""
+    if not segments or not looks_like_wrong_language(segments):
+        return None
+    first = next(iter_windows(path, 60.0), None)
+    if first is None:
+        return None
+    return english_only_warning(asr.model_label(), asr.identify_language(first.samples))
 
 
 def _store(context: AssetExecutionContext, storage: PipelineStorage, result: Transcript) -> None:
@@ -117,6 +144,9 @@ def _store(context: AssetExecutionContext, storage: PipelineStorage, result: Tra
             {
                 "recording_id": recording_id,
                 "language": result.language,
+                "language_probability": result.language_probability,
+                "languages": result.languages or None,
+                "language_note": result.language_note,
                 "model": result.model,
                 "device": result.device,
                 "word_timestamps": result.word_timestamps,

@@ -22,6 +22,7 @@ class Segment:
     words: tuple[Word, ...] = ()
     speaker: str | None = None
     avg_logprob: float | None = None
+    language: str | None = None  # the language its window was transcribed in
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class Transcript:
     device: str
     word_timestamps: str  # "alignment:<model>" or "whisper"
     transcribe_seconds: float = 0.0
+    language_probability: float | None = None  # None: configured, or an English-only model
+    languages: str = ""  # "de 55%, es 45%" when several languages are spoken
+    language_note: str | None = None  # a warning about the language (English-only model)
 
     @property
     def words(self) -> list[Word]:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from whisper_pipeline.lib.audio import SAMPLE_RATE, AudioWindow
+from whisper_pipeline.lib.language import windows_by_language
 from whisper_pipeline.lib.model_cache import free_memory_logged
 from whisper_pipeline.lib.records import Segment, Word, shifted
 
@@ -236,12 +237,22 @@ def split_sentences(
         return []
     segments: list[Segment] = []
     current: list[Word] = []
+    spans = _word_spans(chunk_text, words)
 
     def close() -> None:
         if current:
-            text = " ".join(w.text for w in current)
+            first, last = len(closed_words), len(closed_words) + len(current) - 1
+            if (
+                spans is not None
+            ):  # the chunk's own spacing: "aujourd'hui", "你好", not "aujourd 'hui"
+                text = chunk_text[spans[first][0] : spans[last][1]].strip()
+            else:
+                text = " ".join(w.text for w in current)
             segments.append(Segment(current[0].start_s, current[-1].end_s, text, tuple(current)))
+            closed_words.extend(current)
             current.clear()
+
+    closed_words: list[Word] = []
 
     for index, word in enumerate(words):
         if current and word.start_s - current[-1].end_s >= pause_s:
@@ -251,6 +262,20 @@ def split_sentences(
         if at_end or len(current) >= max_words or index == len(words) - 1:
             close()
     return segments
+
+
+def _word_spans(text: str, words: Sequence[Word]) -> list[tuple[int, int]] | None:
+    """Where each word lies in the chunk's text, in order; None when they cannot all be found
+    (the words then get joined with spaces)."""
+    spans = []
+    cursor = 0
+    for word in words:
+        found = text.find(word.text.strip(), cursor)
+        if not word.text.strip() or found < 0:
+            return None
+        cursor = found + len(word.text.strip())
+        spans.append((found, cursor))
+    return spans
 
 
 SILENCE_PEAK = 10 ** (-50 / 20)  # -50 dBFS: quieter than any speech worth transcribing
@@ -271,6 +296,21 @@ def _report(on_progress: ProgressCallback | None, position_s: float, segments: i
         log.warning("progress callback failed (ignored)", exc_info=True)
 
 
+def is_multilingual(pipeline: Any) -> bool:
+    """Whether a loaded whisperx pipeline's Whisper model knows other languages than English."""
+    return bool(pipeline.model.model.is_multilingual)
+
+
+@dataclass(frozen=True)
+class TranscribedWindow:
+    """What one window gave: its language (with the detection's probability, None when the
+    language was fixed) and its segments, in recording time."""
+
+    language: str
+    probability: float | None
+    segments: list[Segment]
+
+
 def transcribe_windows(
     pipeline: Any,
     windows: Iterable[AudioWindow],
@@ -279,18 +319,19 @@ def transcribe_windows(
     batch_size: int,
     alignment: AlignmentModel | None = None,
     on_progress: ProgressCallback | None = None,
-) -> Iterator[tuple[str, list[Segment]]]:
-    """Transcribe window after window; yield (language, segments of that window) with
-    recording-relative times. Nothing is kept of a window once its segments are yielded."""
-    if language is None and not pipeline.model.model.is_multilingual:
+) -> Iterator[TranscribedWindow]:
+    """Transcribe window after window. With no `language`, a multilingual model detects it in
+    each window (a recording may switch). Nothing is kept of a window once it is yielded."""
+    if language is None and not is_multilingual(pipeline):
         language = "en"  # English-only models (*.en) have no language detection
     segments_so_far = 0
-    for window in windows:
+    for window, detected in windows_by_language(pipeline.model, windows, language):
         window_s = len(window.samples) / SAMPLE_RATE
         if window_s < 0.1 or is_silent(window.samples):
             # nothing to hear: Whisper would only hallucinate ("Thank you.") on silence
             _report(on_progress, min(window.end_s, duration_s), segments_so_far)
             continue
+        window_language = language or (detected.language if detected else None)
 
         chunks_done = [0]  # whisperx calls back once per transcribed speech chunk
 
@@ -310,17 +351,17 @@ def transcribe_windows(
             result = pipeline.transcribe(
                 window.samples,
                 batch_size=batch_size,
-                language=language,
+                language=window_language,
                 progress_callback=window_progress,
             )
-        language = language or result["language"]
+        window_language = window_language or result["language"]
         chunks = result["segments"]
-        if alignment is not None and language == alignment.metadata.get("language"):
+        if alignment is not None and window_language == alignment.metadata.get("language"):
             chunks = [c for c in chunks if c["text"].strip()]
             words = wav2vec2_word_timestamps(alignment, window.samples, chunks)
         else:
             words = whisper_word_timestamps(
-                pipeline.model, language, window.samples, chunks, batch_size, encoder_outputs
+                pipeline.model, window_language, window.samples, chunks, batch_size, encoder_outputs
             )
         del encoder_outputs
         segments: list[Segment] = []
@@ -337,6 +378,7 @@ def transcribe_windows(
                             piece.text,
                             piece.words,
                             avg_logprob=None if logprob is None else round(float(logprob), 4),
+                            language=window_language,
                         ),
                         window.start_s,
                     )
@@ -351,4 +393,6 @@ def transcribe_windows(
             time.monotonic() - started,
         )
         _report(on_progress, min(window.end_s, duration_s), segments_so_far)
-        yield language or "unknown", segments
+        yield TranscribedWindow(
+            window_language or "unknown", detected.probability if detected else None, segments
+        )

