@@ -50,6 +50,24 @@ def pyannote_sample_dir() -> Path:
 
 WAV_16K_MONO = ("-r", "16000", "-c", "1", "-b", "16")  # sox output format: 16 kHz mono 16-bit
 
+# Known text in other languages, for language detection and WER checks with espeak-ng's voices
+FOREIGN_SPEECH = {
+    "de": "Guten Morgen. Wir besprechen heute das Budget für das nächste Jahr. Die Kosten für"
+    " die Schulung sind gestiegen, aber der Umsatz ist auch gewachsen. Bitte schicken Sie mir"
+    " den Bericht bis Freitag.",
+    "es": "Buenos días a todos. Hoy vamos a hablar del presupuesto para el próximo año. Los"
+    " costos de la formación han subido, pero las ventas también han crecido. Por favor,"
+    " envíenme el informe antes del viernes.",
+    "fr": "Bonjour à tous. Aujourd'hui nous parlons du budget de l'année prochaine. Les coûts"
+    " de la formation ont augmenté, mais les ventes ont aussi progressé. Merci de m'envoyer le"
+    " rapport avant vendredi.",
+}
+
+
+def speak_language(language: str, text: str, out_path: Path) -> float:
+    """`text` said by espeak-ng's voice for `language` (e.g. 'de'); its duration."""
+    return speak(Voice(language, language, 50, 150), text, out_path, dither=False)
+
 
 def _tool(name: str) -> str:
     return require_tool(name, package="espeak-ng sox")
@@ -77,8 +95,9 @@ def _duration_s(path: Path) -> float:
     return float(out.stdout.strip())
 
 
-def speak(voice: Voice, text: str, out_path: Path) -> float:
-    """Say `text` with `voice` into a 16 kHz mono wav, trimmed to its speech; its duration."""
+def speak(voice: Voice, text: str, out_path: Path, dither: bool = True) -> float:
+    """Say `text` with `voice` into a 16 kHz mono wav, trimmed to its speech; its duration.
+    Without `dither` the same text gives the same samples, run after run."""
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"
         subprocess.run(
@@ -100,6 +119,7 @@ def speak(voice: Voice, text: str, out_path: Path) -> float:
         subprocess.run(
             [
                 _tool("sox"),
+                *(() if dither else ("-D",)),
                 str(raw),
                 *WAV_16K_MONO,
                 str(out_path),
