@@ -28,3 +28,4 @@ bench: setup
 	$(VENV)/bin/python -m bench.intake
 	$(VENV)/bin/python -m bench.memory
 	$(VENV)/bin/python -m bench.diarization
+	$(VENV)/bin/python -m bench.models
