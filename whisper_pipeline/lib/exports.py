@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -21,9 +22,75 @@ def _clock(seconds: float, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
 
 
+LINE_WIDTH = 42  # subtitle columns per line (the usual broadcast limit)
+
+
+def display_width(text: str) -> int:
+    """Columns `text` takes on screen: wide East Asian characters take two, combining marks
+    none (len() would make Chinese lines twice as wide as allowed)."""
+    width = 0
+    for char in text:
+        if unicodedata.combining(char):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
+def wrap_caption(text: str, width: int = LINE_WIDTH) -> str:
+    """Lines of at most `width` display columns: broken between words, and between characters
+    in scripts written without spaces (Chinese, Japanese) or in a word too long for a line."""
+    pieces: list[str] = []
+    for word in text.split():
+        if display_width(word) <= width:
+            pieces.append(word)
+        else:
+            pieces.extend(_character_pieces(word, width))
+    lines: list[str] = []
+    line = ""
+    for piece in pieces:
+        joined = f"{line} {piece}" if line and _spaced(line, piece) else line + piece
+        if line and display_width(joined) > width:
+            lines.append(line)
+            line = piece
+        else:
+            line = joined
+    if line:
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _character_pieces(word: str, width: int) -> list[str]:
+    """A word wider than a line (or a run of CJK text) as single characters, except that
+    characters of space-separated scripts stay together up to the width."""
+    pieces, current = [], ""
+    for char in word:
+        if _wide(char):
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(char)
+        elif display_width(current + char) > width:
+            pieces.append(current)
+            current = char
+        else:
+            current += char
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _wide(char: str) -> bool:
+    return unicodedata.east_asian_width(char) in ("W", "F")
+
+
+def _spaced(line: str, piece: str) -> bool:
+    """Between two pieces of CJK text there is no space (they were one word)."""
+    return not (_wide(line[-1]) and _wide(piece[0]))
+
+
 def _caption(segment: Segment) -> str:
     text = segment.text.strip()
-    return f"[{segment.speaker}] {text}" if segment.speaker else text
+    return wrap_caption(f"[{segment.speaker}] {text}" if segment.speaker else text)
 
 
 def to_srt(segments: Sequence[Segment]) -> str:
@@ -38,9 +105,8 @@ def to_vtt(segments: Sequence[Segment]) -> str:
     blocks = ["WEBVTT\n"]
     for s in segments:
         voice = f"<v {s.speaker}>" if s.speaker else ""
-        blocks.append(
-            f"{_clock(s.start_s, '.')} --> {_clock(s.end_s, '.')}\n{voice}{s.text.strip()}\n"
-        )
+        text = wrap_caption(s.text.strip())
+        blocks.append(f"{_clock(s.start_s, '.')} --> {_clock(s.end_s, '.')}\n{voice}{text}\n")
     return "\n".join(blocks)
 
 

@@ -68,3 +68,50 @@ def test_rttm_is_removed_when_there_are_no_turns_any_more(tmp_path):
     assert "rttm" not in written
     assert not (tmp_path / "rec-1.rttm").exists()
     assert "[" not in to_srt([Segment(0, 1, "no speaker")])
+
+
+CHINESE = "今天我们讨论明年的预算。培训费用上涨了，但是销售额也增长了。请在星期五之前把报告发给我。"
+
+
+def test_subtitle_lines_fit_42_columns_counted_as_displayed(tmp_path):
+    """Wide characters take two columns: a Chinese line holds 21 of them, not 42; files and
+    warehouse rows keep every script intact (UTF-8)."""
+    from whisper_pipeline.lib.exports import display_width
+    from whisper_pipeline.lib.warehouse import Warehouse, segment_rows
+
+    french = "Aujourd'hui nous parlons du budget de l'année prochaine, puis de la formation."
+    segments = [
+        Segment(0.0, 6.0, CHINESE, speaker="SPEAKER_00", language="zh"),
+        Segment(6.0, 9.0, french, speaker="SPEAKER_01", language="fr"),
+    ]
+    written = write_exports(tmp_path, "rec", "zh", segments, ())
+    for extension in ("srt", "vtt"):
+        text = written[extension].read_text(encoding="utf-8")
+        lines = [line for line in text.splitlines() if line and "-->" not in line]
+        caption_lines = [  # as displayed: VTT's voice tags are markup
+            re.sub(r"<[^>]+>", "", line)
+            for line in lines
+            if not line.isdigit() and line != "WEBVTT"
+        ]
+        assert max(display_width(line) for line in caption_lines) <= 42, caption_lines
+        flat = "".join(line.split("] ", 1)[-1] for line in caption_lines)
+        assert CHINESE in flat.replace(" ", "")  # nothing lost or garbled by the wrapping
+        assert "l'année prochaine" in text
+    assert CHINESE in written["json"].read_text(encoding="utf-8")  # not \\u-escaped
+    warehouse = Warehouse(tmp_path / "warehouse")
+    warehouse.write("segments", "rec", segment_rows("rec", segments))
+    with warehouse.query_connection() as con:
+        rows = con.execute("SELECT text, language FROM segments ORDER BY start_s").fetchall()
+    assert rows == [(CHINESE, "zh"), (french, "fr")]
+
+
+def test_wrapping_breaks_between_words_and_keeps_short_lines_whole():
+    from whisper_pipeline.lib.exports import wrap_caption
+
+    assert wrap_caption("Hello there.") == "Hello there."
+    wrapped = wrap_caption("one two three four five six seven eight nine ten eleven twelve")
+    assert all(len(line) <= 42 for line in wrapped.splitlines())
+    assert (
+        wrapped.replace("\n", " ")
+        == "one two three four five six seven eight nine ten eleven twelve"
+    )
