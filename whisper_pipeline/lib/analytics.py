@@ -20,6 +20,7 @@ class SpeakerStats:
     words_per_minute: float | None
     turns: int
     overlap_s: float
+    language: str | None = None  # the language most of the speaker's segments are in
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,13 @@ def compute_stats(
     speech = merge_intervals([span for spans in intervals.values() for span in spans])
     speech_s = _total(speech)
     words_by_speaker: dict[str, int] = defaultdict(int)
+    speech_by_language: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for segment in segments:
         for word in segment.words:
             words_by_speaker[word.speaker or UNATTRIBUTED] += 1
+        if segment.language:
+            speaker = segment.speaker or UNATTRIBUTED
+            speech_by_language[speaker][segment.language] += segment.end_s - segment.start_s
     overlap_total = 0.0
     rows: list[SpeakerStats] = []
     for speaker in sorted(intervals):
@@ -108,6 +113,9 @@ def compute_stats(
                 words_per_minute=round(words / (talk_s / 60), 1) if talk_s > 0 else None,
                 turns=len(merge_intervals(own, gap_s=turn_gap_s)),
                 overlap_s=round(overlap_s, 3),
+                language=max(languages, key=languages.get)
+                if (languages := speech_by_language.get(speaker))
+                else None,
             )
         )
     silence = 1.0 - speech_s / duration_s if duration_s > 0 else 1.0

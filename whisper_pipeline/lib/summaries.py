@@ -8,11 +8,12 @@ import duckdb
 
 SUMMARY_FILE = "all"  # summary tables are one file each, replaced on every refresh
 
-# Days are UTC calendar days: a recording counts on the day it was registered, a failure on
-# the day it happened.
+# Days are UTC calendar days: a recording counts on the day it was registered, in its language's
+# row (NULL: not transcribed yet); a failure on the day it happened, in the day's NULL row.
 DAILY_TOTALS_SQL = """
 WITH arrived AS (
     SELECT CAST(registered_at AS DATE) AS day,
+           language,
            count(*) AS recordings,
            count(transcribed_at) AS transcribed,
            coalesce(sum(duration_s), 0) / 3600 AS audio_hours,
@@ -20,7 +21,7 @@ WITH arrived AS (
            coalesce(sum(words), 0) AS words,
            coalesce(sum(speakers), 0) AS speakers
     FROM recordings
-    GROUP BY 1
+    GROUP BY 1, 2
 ),
 failed AS (
     SELECT CAST(failed_at AS DATE) AS day,
@@ -30,6 +31,7 @@ failed AS (
     GROUP BY 1
 )
 SELECT coalesce(a.day, f.day) AS day,
+       a.language,
        coalesce(a.recordings, 0) AS recordings,
        coalesce(a.transcribed, 0) AS transcribed,
        coalesce(a.audio_hours, 0) AS audio_hours,
@@ -39,14 +41,15 @@ SELECT coalesce(a.day, f.day) AS day,
        coalesce(f.failures, 0) AS failures,
        coalesce(f.failed_recordings, 0) AS failed_recordings
 FROM arrived AS a
-FULL OUTER JOIN failed AS f ON a.day = f.day
+FULL OUTER JOIN failed AS f ON a.day = f.day AND a.language IS NULL
 WHERE coalesce(a.day, f.day) IS NOT NULL
-ORDER BY day
+ORDER BY day, a.language NULLS FIRST
 """
 
 
 def daily_totals(connection: duckdb.DuckDBPyConnection) -> list[dict]:
-    """One row per day: recordings, hours of audio and speech, words, speakers, failures."""
+    """One row per day and language: recordings, hours of audio and speech, words, speakers;
+    the day's failures on its row without a language."""
     cursor = connection.execute(DAILY_TOTALS_SQL)
     columns = [column[0] for column in cursor.description]
     refreshed_at = datetime.now(UTC)

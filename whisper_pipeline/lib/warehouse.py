@@ -122,6 +122,7 @@ TABLES: dict[str, pa.Schema] = {
             ("words_per_minute", pa.float64()),
             ("turns", pa.int32()),
             ("overlap_s", pa.float64()),
+            ("language", pa.string()),
         ]
     ),
     "recording_stats": pa.schema(
@@ -140,6 +141,7 @@ TABLES: dict[str, pa.Schema] = {
     "daily_totals": pa.schema(
         [
             ("day", pa.date32()),
+            ("language", pa.string()),
             ("recordings", pa.int64()),
             ("transcribed", pa.int64()),
             ("audio_hours", pa.float64()),

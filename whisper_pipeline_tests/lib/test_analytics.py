@@ -42,3 +42,54 @@ def test_without_diarization_speech_comes_from_words_under_one_label():
 def test_silence_is_all_when_nothing_was_said():
     stats = compute_stats(5.0, [], [])
     assert stats.speakers == () and stats.silence_ratio == 1.0
+
+
+def test_speakers_and_days_are_counted_per_language(tmp_path):
+    """A speaker's language is the one most of their speech is in; daily totals have a row per
+    language, failures on the day's row without one."""
+    from datetime import UTC, datetime
+
+    from whisper_pipeline.lib.analytics import compute_stats
+    from whisper_pipeline.lib.records import Segment, SpeakerTurn
+    from whisper_pipeline.lib.summaries import daily_totals
+    from whisper_pipeline.lib.warehouse import Warehouse
+
+    segments = [
+        Segment(0.0, 8.0, "Guten Morgen.", speaker="A", language="de"),
+        Segment(8.0, 9.0, "Hola.", speaker="A", language="es"),
+        Segment(9.0, 12.0, "Buenos días.", speaker="B", language="es"),
+    ]
+    turns = [SpeakerTurn(0.0, 9.0, "A"), SpeakerTurn(9.0, 12.0, "B")]
+    stats = compute_stats(12.0, segments, turns)
+    assert {row.speaker: row.language for row in stats.speakers} == {"A": "de", "B": "es"}
+
+    warehouse = Warehouse(tmp_path)
+    now = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    for recording_id, language in (("r1", "de"), ("r2", "de"), ("r3", "es")):
+        warehouse.write(
+            "recording_files",
+            recording_id,
+            [{"recording_id": recording_id, "duration_s": 60.0, "registered_at": now}],
+        )
+        warehouse.write(
+            "transcripts",
+            recording_id,
+            [
+                {
+                    "recording_id": recording_id,
+                    "language": language,
+                    "words": 10,
+                    "transcribed_at": now,
+                }
+            ],
+        )
+    warehouse.write(
+        "recording_files", "r4", [{"recording_id": "r4", "duration_s": 30.0, "registered_at": now}]
+    )
+    warehouse.add_failure(
+        {"recording_id": "r4", "step": "transcribe", "run_id": "x", "failed_at": now}
+    )
+    with warehouse.query_connection() as con:
+        rows = daily_totals(con)
+    got = [(r["language"], r["recordings"], r["words"], r["failures"]) for r in rows]
+    assert got == [(None, 1, 0, 1), ("de", 2, 20, 0), ("es", 1, 10, 0)]
