@@ -10,13 +10,12 @@ monitoring on a daemon handles the first through the run launcher; commands with
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
 
 from whisper_pipeline.jobs import PROCESS_RECORDING
-from whisper_pipeline.lib.processes import hostname, is_running, process_start_ticks
+from whisper_pipeline.lib.processes import hostname, is_running, this_process_tags
 from whisper_pipeline.tags import (
     CELERY_TASK_ID_TAG,
     PARTITION_TAG,
@@ -35,12 +34,7 @@ WORKER_DIED_STEP = "run_worker"
 
 def launched_by_this_process() -> dict[str, str]:
     """Tags naming this command as the one whose own worker will execute the run."""
-    pid = os.getpid()
-    tags = {TAG_LAUNCHED_BY_PID: str(pid), TAG_LAUNCHED_BY_HOST: hostname()}
-    start = process_start_ticks(pid)
-    if start is not None:
-        tags[TAG_LAUNCHED_BY_PID_START] = start
-    return tags
+    return this_process_tags(TAG_LAUNCHED_BY_PID, TAG_LAUNCHED_BY_PID_START, TAG_LAUNCHED_BY_HOST)
 
 
 def launching_command_gone(run: DagsterRun) -> str | None:

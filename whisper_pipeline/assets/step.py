@@ -1,7 +1,6 @@
 """What every per-recording step shares: progress, failures that carry context, failure rows."""
 
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from dagster._core.errors import DagsterExecutionInterruptedError
 
 from whisper_pipeline.lib.errors import PipelineError, StepFailure, interrupted_message
 from whisper_pipeline.lib.model_cache import MODEL_CACHE, describe_key, free_memory_logged
-from whisper_pipeline.lib.processes import hostname, process_start_ticks, worker_name
+from whisper_pipeline.lib.processes import this_process_tags, worker_name
 from whisper_pipeline.lib.progress import ProgressReporter, ProgressSnapshot
 from whisper_pipeline.resources.storage import PipelineStorage
 from whisper_pipeline.tags import (
@@ -62,11 +61,7 @@ def progress_tags(snapshot: ProgressSnapshot) -> dict[str, str]:
 
 def worker_tags() -> dict[str, str]:
     """Which process runs the steps, so the run monitor can tell when it is gone."""
-    pid = os.getpid()
-    tags = {TAG_PID: str(pid), TAG_HOST: hostname()}
-    start = process_start_ticks(pid)
-    if start is not None:
-        tags[TAG_PID_START] = start
+    tags = this_process_tags(TAG_PID, TAG_PID_START, TAG_HOST)
     if worker_name():
         tags[TAG_WORKER] = worker_name()
     return tags

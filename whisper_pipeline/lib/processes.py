@@ -22,6 +22,17 @@ def worker_name() -> str | None:
     return _worker_name[0] if _worker_name else None
 
 
+def this_process_tags(pid_tag: str, start_tag: str, host_tag: str) -> dict[str, str]:
+    """Run tags that identify this process (pid, its start time where known, host), so another
+    process can tell later whether it is still there."""
+    pid = os.getpid()
+    tags = {pid_tag: str(pid), host_tag: hostname()}
+    start = process_start_ticks(pid)
+    if start is not None:
+        tags[start_tag] = start
+    return tags
+
+
 def process_start_ticks(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (Linux /proc), which tells a process
     apart from a later one that reuses its pid; None where /proc is not available."""
