@@ -61,6 +61,9 @@ def test_the_language_is_detected_and_transcribed(base, voices, language):
     assert summary.language == language and summary.probability > 0.8, summary
     assert summary.languages == ""  # one language, nothing else claimed
     assert all(s.language == language for s in segments)
+    timed = [w for s in segments for w in s.words]  # word timestamps in every language
+    assert len(timed) >= 20 and [w.start_s for w in timed] == sorted(w.start_s for w in timed)
+    assert all(s.start_s <= w.start_s <= w.end_s <= s.end_s for s in segments for w in s.words)
     error = jiwer.wer(words(TEXTS[language]), words(" ".join(s.text for s in segments)))
     assert error <= MAX_WER[language], (error, [s.text for s in segments])
 
