@@ -66,7 +66,7 @@ def recording_analytics(
                 "overlap_s": MetadataValue.float(float(stats.overlap_s)),
                 "speakers": MetadataValue.table(
                     records=[
-                        TableRecord({k: v for k, v in asdict(row).items() if v is not None})
+                        TableRecord(asdict(row))  # the same fields in every record
                         for row in stats.speakers
                     ],
                 )
