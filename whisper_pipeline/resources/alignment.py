@@ -55,7 +55,10 @@ class WordAlignment(CachedModelResource):
             model, reason = None, None
             try:
                 model = stack.enter_context(self.borrow()).model
-            except Exception as error:  # unavailable offline, unknown language: fall back
+            except (OSError, ValueError) as error:
+                # not downloadable (offline: the hub's and urllib's errors are OSErrors) or no
+                # model for the language: fall back. Anything else (CUDA out of memory, a broken
+                # install) fails the step with its own message.
                 reason = (
                     f"alignment model {self.model!r} unavailable: {type(error).__name__}: {error}"
                 )

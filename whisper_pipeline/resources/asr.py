@@ -136,7 +136,10 @@ class WhisperASR(CachedModelResource):
                 local_files_only=self.local_files_only,
                 threads=threads,
             )
-        except Exception as error:
+        except OSError as error:
+            # a named model that could not be fetched (offline: the hub's errors are OSErrors);
+            # a local folder's errors and any other (an unknown name, CUDA out of memory, an
+            # unsupported compute type) keep their own message
             if Path(source).exists():
                 raise
             raise ConfigurationError(
