@@ -61,3 +61,24 @@ def test_dagster_cli_loads_the_workspace(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert PROCESS_RECORDING in out.stdout
+
+
+def test_every_asset_has_a_group_kinds_owners_and_a_description():
+    from dagster import AssetSpec
+
+    specs = list(defs.resolve_all_asset_specs())
+    assert len(specs) >= 6
+    for spec in specs:
+        assert isinstance(spec, AssetSpec)
+        assert spec.group_name in ("recordings", "summaries"), spec.key
+        assert spec.kinds and spec.owners and spec.description, spec.key
+
+
+def test_the_instance_configs_turn_off_telemetry_and_new_user_pop_ups():
+    import yaml
+
+    from whisper_pipeline.instance import INSTANCE_CONFIGS, instance_config_source
+
+    for choice in INSTANCE_CONFIGS:
+        config = yaml.safe_load(instance_config_source(choice).read_text())
+        assert config["telemetry"] == {"enabled": False} and config["nux"] == {"enabled": False}

@@ -9,7 +9,7 @@ from whisper_pipeline.assets.diarization import diarization as diarization_asset
 from whisper_pipeline.assets.speaker_transcript import (
     speaker_transcript as speaker_transcript_asset,
 )
-from whisper_pipeline.assets.step import hand_on, handed_over, recording_step
+from whisper_pipeline.assets.step import ASSET_OWNERS, hand_on, handed_over, recording_step
 from whisper_pipeline.assets.transcript import transcript as transcript_asset
 from whisper_pipeline.lib.analytics import compute_stats
 from whisper_pipeline.lib.records import Diarization, Segment, Transcript
@@ -21,6 +21,8 @@ from whisper_pipeline.resources.storage import PipelineStorage
     deps=[transcript_asset, diarization_asset, speaker_transcript_asset],
     partitions_def=recordings_partitions,
     group_name="recordings",
+    kinds={"duckdb", "parquet"},
+    owners=ASSET_OWNERS,
     description="Per-speaker analytics in the warehouse's speaker_stats view; silence ratio in recordings.",
 )
 def recording_analytics(

@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 from whisper_pipeline.assets.metadata import RecordingFacts, recording_metadata
-from whisper_pipeline.assets.step import hand_on, handed_over, recording_step
+from whisper_pipeline.assets.step import ASSET_OWNERS, hand_on, handed_over, recording_step
 from whisper_pipeline.assets.transcript import _still_there
 from whisper_pipeline.lib.audio import load_audio
 from whisper_pipeline.lib.records import Diarization
@@ -28,6 +28,7 @@ class DiarizationConfig(Config):
     partitions_def=recordings_partitions,
     group_name="recordings",
     kinds={"pyannote"},
+    owners=ASSET_OWNERS,
     pool="gpu",
     description="Speaker turns (offline bundled models by default, or a pretrained pyannote pipeline), a voice vector per speaker, named voices.",
 )

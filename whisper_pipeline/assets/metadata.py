@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from whisper_pipeline.assets.step import hand_on, recording_step
+from whisper_pipeline.assets.step import ASSET_OWNERS, hand_on, recording_step
 from whisper_pipeline.lib.audio import probe
 from whisper_pipeline.partitions import recordings_partitions
 from whisper_pipeline.resources.storage import PipelineStorage
@@ -29,6 +29,7 @@ class RecordingFacts:
     partitions_def=recordings_partitions,
     group_name="recordings",
     kinds={"ffmpeg"},
+    owners=ASSET_OWNERS,
     description="ffprobe facts of the recording; fails with a clear message when it is not decodable audio.",
 )
 def recording_metadata(

@@ -3,7 +3,7 @@
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from whisper_pipeline.assets.diarization import diarization as diarization_asset
-from whisper_pipeline.assets.step import hand_on, handed_over, recording_step
+from whisper_pipeline.assets.step import ASSET_OWNERS, hand_on, handed_over, recording_step
 from whisper_pipeline.assets.transcript import transcript as transcript_asset
 from whisper_pipeline.lib.exports import write_exports
 from whisper_pipeline.lib.records import Diarization, Transcript
@@ -17,6 +17,8 @@ from whisper_pipeline.resources.storage import PipelineStorage
     deps=[transcript_asset, diarization_asset],
     partitions_def=recordings_partitions,
     group_name="recordings",
+    kinds={"parquet"},
+    owners=ASSET_OWNERS,
     description="Speaker per word (largest overlap) and per segment; SRT, VTT, TXT, JSON and RTTM exports.",
 )
 def speaker_transcript(

@@ -59,6 +59,10 @@ def progress_tags(snapshot: ProgressSnapshot) -> dict[str, str]:
     return tags
 
 
+# Who answers for the pipeline's assets (the UI's Owner column and filter); change it to your team.
+ASSET_OWNERS = ["team:transcripts"]
+
+
 def worker_tags() -> dict[str, str]:
     """Which process runs the steps, so the run monitor can tell when it is gone."""
     tags = this_process_tags(TAG_PID, TAG_PID_START, TAG_HOST)

@@ -3,6 +3,7 @@
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from whisper_pipeline.assets.analytics import recording_analytics
+from whisper_pipeline.assets.step import ASSET_OWNERS
 from whisper_pipeline.lib.summaries import SUMMARY_FILE
 from whisper_pipeline.lib.summaries import daily_totals as compute_daily_totals
 from whisper_pipeline.resources.storage import PipelineStorage
@@ -11,7 +12,9 @@ from whisper_pipeline.resources.storage import PipelineStorage
 @asset(
     deps=[recording_analytics],
     group_name="summaries",
-    description="Per day (UTC): recordings, hours of audio and speech, words, speakers, failures. DuckDB view daily_totals.",
+    kinds={"duckdb", "parquet"},
+    owners=ASSET_OWNERS,
+    description="Per day (UTC) and language: recordings, hours of audio and speech, words, speakers; failures per day. DuckDB view daily_totals.",
 )
 def daily_totals(context: AssetExecutionContext, storage: PipelineStorage) -> MaterializeResult:
     warehouse = storage.warehouse

@@ -8,7 +8,7 @@ from pathlib import Path
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from whisper_pipeline.assets.metadata import RecordingFacts, recording_metadata
-from whisper_pipeline.assets.step import hand_on, handed_over, recording_step
+from whisper_pipeline.assets.step import ASSET_OWNERS, hand_on, handed_over, recording_step
 from whisper_pipeline.lib.audio import iter_windows
 from whisper_pipeline.lib.exports import write_exports
 from whisper_pipeline.lib.language import english_only_warning, looks_like_wrong_language, summarize
@@ -40,6 +40,7 @@ def _still_there(storage: PipelineStorage, facts: RecordingFacts) -> Path:
     partitions_def=recordings_partitions,
     group_name="recordings",
     kinds={"whisperx"},
+    owners=ASSET_OWNERS,
     pool="gpu",
     description="Segments and words with timestamps, language; written to the warehouse and exported without speakers.",
 )
