@@ -94,6 +94,9 @@ def compute_stats(
             speaker = segment.speaker or UNATTRIBUTED
             speech_by_language[speaker][segment.language] += segment.end_s - segment.start_s
     overlap_total = 0.0
+    # shares of everyone's talk time: they add up to 1 also when people talk over each other
+    # (a share of speech time would count overlapping seconds once per speaker: 1.10 in all)
+    all_talk_s = sum(_total(spans) for spans in intervals.values())
     rows: list[SpeakerStats] = []
     for speaker in sorted(intervals):
         own = intervals[speaker]
@@ -108,7 +111,7 @@ def compute_stats(
             SpeakerStats(
                 speaker=speaker,
                 talk_time_s=round(talk_s, 3),
-                talk_share=round(talk_s / speech_s, 4) if speech_s else 0.0,
+                talk_share=round(talk_s / all_talk_s, 4) if all_talk_s else 0.0,
                 words=words,
                 words_per_minute=round(words / (talk_s / 60), 1) if talk_s > 0 else None,
                 turns=len(merge_intervals(own, gap_s=turn_gap_s)),

@@ -93,20 +93,37 @@ def _caption(segment: Segment) -> str:
     return wrap_caption(f"[{segment.speaker}] {text}" if segment.speaker else text)
 
 
+MIN_CUE_S = 0.5  # a shorter cue flashes by unread: it is held longer, up to the next cue
+SHORTEST_CUE_S = 0.05  # WebVTT requires an end after the start
+
+
+def cue_times(segments: Sequence[Segment]) -> list[tuple[float, float]]:
+    """(start, end) of each subtitle cue: the segment's, held for at least MIN_CUE_S unless
+    the next cue starts sooner, and never ending at or before its start."""
+    times = []
+    for index, segment in enumerate(segments):
+        next_start = segments[index + 1].start_s if index + 1 < len(segments) else float("inf")
+        end = max(segment.end_s, min(segment.start_s + MIN_CUE_S, next_start))
+        times.append((segment.start_s, max(end, segment.start_s + SHORTEST_CUE_S)))
+    return times
+
+
 def to_srt(segments: Sequence[Segment]) -> str:
     blocks = [
-        f"{index}\n{_clock(s.start_s, ',')} --> {_clock(s.end_s, ',')}\n{_caption(s)}\n"
-        for index, s in enumerate(segments, start=1)
+        f"{index}\n{_clock(start, ',')} --> {_clock(end, ',')}\n{_caption(s)}\n"
+        for index, (s, (start, end)) in enumerate(
+            zip(segments, cue_times(segments), strict=True), 1
+        )
     ]
     return "\n".join(blocks)
 
 
 def to_vtt(segments: Sequence[Segment]) -> str:
     blocks = ["WEBVTT\n"]
-    for s in segments:
+    for s, (start, end) in zip(segments, cue_times(segments), strict=True):
         voice = f"<v {s.speaker}>" if s.speaker else ""
         text = wrap_caption(s.text.strip())
-        blocks.append(f"{_clock(s.start_s, '.')} --> {_clock(s.end_s, '.')}\n{voice}{text}\n")
+        blocks.append(f"{_clock(start, '.')} --> {_clock(end, '.')}\n{voice}{text}\n")
     return "\n".join(blocks)
 
 

@@ -93,3 +93,17 @@ def test_speakers_and_days_are_counted_per_language(tmp_path):
         rows = daily_totals(con)
     got = [(r["language"], r["recordings"], r["words"], r["failures"]) for r in rows]
     assert got == [(None, 1, 0, 1), ("de", 2, 20, 0), ("es", 1, 10, 0)]
+
+
+def test_talk_shares_add_up_to_one_with_overlapping_speech():
+    from whisper_pipeline.lib.analytics import compute_stats
+    from whisper_pipeline.lib.records import SpeakerTurn
+
+    turns = [SpeakerTurn(0.0, 6.0, "A"), SpeakerTurn(4.0, 10.0, "B"), SpeakerTurn(9.0, 12.0, "C")]
+    stats = compute_stats(12.0, [], turns)
+    assert abs(sum(row.talk_share for row in stats.speakers) - 1.0) < 1e-3
+    assert {row.speaker: row.talk_share for row in stats.speakers} == {
+        "A": 0.4,
+        "B": 0.4,
+        "C": 0.2,
+    }

@@ -115,3 +115,19 @@ def test_wrapping_breaks_between_words_and_keeps_short_lines_whole():
         wrapped.replace("\n", " ")
         == "one two three four five six seven eight nine ten eleven twelve"
     )
+
+
+def test_cues_never_end_at_their_start_and_short_ones_are_held_until_the_next():
+    segments = [
+        Segment(1.0, 1.0, "Oh."),  # a one-word segment with no length
+        Segment(1.2, 1.34, "Yes."),  # 0.14 s
+        Segment(5.0, 7.0, "Then we start."),
+    ]
+    from whisper_pipeline.lib.exports import cue_times
+
+    times = cue_times(segments)
+    assert all(end > start for start, end in times)
+    assert times[0] == (1.0, 1.2)  # held, but not past the next cue
+    assert times[1] == (1.2, 1.7)  # held to 0.5 s
+    assert times[2] == (5.0, 7.0)
+    assert "00:00:01.000 --> 00:00:01.200" in to_vtt(segments)
