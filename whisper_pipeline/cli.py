@@ -323,6 +323,23 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_speakers_rename(args: argparse.Namespace) -> int:
+    from whisper_pipeline.speaker_names import RenameError, rename_speaker
+
+    storage = _storage(home.resolve_home(args.home))
+    try:
+        renamed = rename_speaker(storage, args.recording, args.speaker, args.name)
+    except RenameError as error:
+        print(f"rename refused: {error}", file=sys.stderr)
+        return 2
+    storage.warehouse.refresh_database()
+    print(
+        f"{renamed.recording_id}: {renamed.old} is now {renamed.new} ({renamed.segments}"
+        f" segments); rewritten: {', '.join(renamed.files)}"
+    )
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     import time
 
@@ -512,6 +529,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="runs at a time in the CLI's own worker (embedded broker only; each loads its models)",
     )
     run.set_defaults(func=cmd_run)
+
+    speakers = commands.add_parser("speakers", help="name a recording's speakers")
+    speaker_commands = speakers.add_subparsers(dest="speakers_command", required=True)
+    rename = speaker_commands.add_parser(
+        "rename",
+        help="give a speaker a name (warehouse and transcript files; nothing is processed again)",
+    )
+    rename.add_argument("recording", help="recording id or file name")
+    rename.add_argument("speaker", help="the label to replace, e.g. SPEAKER_01")
+    rename.add_argument("name", help="the name to give, e.g. Ana")
+    rename.set_defaults(func=cmd_speakers_rename)
 
     query = commands.add_parser("query", help="read-only SQL on the warehouse views")
     query.add_argument("sql")

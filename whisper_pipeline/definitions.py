@@ -5,7 +5,7 @@ from dagster import Definitions
 
 from whisper_pipeline.assets import PER_RECORDING_ASSETS
 from whisper_pipeline.assets.summaries import SUMMARY_ASSETS
-from whisper_pipeline.jobs import process_recording
+from whisper_pipeline.jobs import process_recording, rename_speaker_job
 from whisper_pipeline.resources.alignment import WordAlignment
 from whisper_pipeline.resources.asr import WhisperASR
 from whisper_pipeline.resources.diarization import SpeakerDiarizer
@@ -41,7 +41,7 @@ resources = build_resources(load_resource_settings())
 
 defs = Definitions(
     assets=[*PER_RECORDING_ASSETS, *SUMMARY_ASSETS],
-    jobs=[process_recording, refresh_summaries],
+    jobs=[process_recording, refresh_summaries, rename_speaker_job],
     sensors=[run_monitor, build_inbox_sensor(resources["intake"].interval_s)],
     schedules=[refresh_summaries_hourly],
     resources=resources,

@@ -4,12 +4,28 @@ Its runs go to the `gpu` Celery queue (launcher.py): the workers that hold the m
 A failed step frees accelerator memory itself (assets/step.py), so no failure hook is needed:
 hooks add an event to every step of every run."""
 
-from dagster import AssetSelection, define_asset_job, in_process_executor
+from pathlib import Path
+
+from dagster import (
+    AssetMaterialization,
+    AssetSelection,
+    Config,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+    define_asset_job,
+    in_process_executor,
+    job,
+    op,
+)
+from pydantic import Field
 
 from whisper_pipeline.assets import PER_RECORDING_ASSETS
-from whisper_pipeline.tags import CELERY_QUEUE_TAG, GPU_QUEUE
+from whisper_pipeline.resources.storage import PipelineStorage
+from whisper_pipeline.tags import CELERY_QUEUE_TAG, CPU_QUEUE, GPU_QUEUE
 
 PROCESS_RECORDING = "process_recording"
+RENAME_SPEAKER = "rename_speaker"
 
 process_recording = define_asset_job(
     name=PROCESS_RECORDING,
@@ -18,3 +34,46 @@ process_recording = define_asset_job(
     tags={CELERY_QUEUE_TAG: GPU_QUEUE},
     description="Metadata, transcript, diarization, speaker transcript and analytics of one recording.",
 )
+
+
+class RenameSpeakerConfig(Config):
+    """Which speaker of which recording gets which name."""
+
+    recording: str = Field(description="Recording id (its partition key) or file name.")
+    speaker: str = Field(description="The label to replace, e.g. SPEAKER_01.")
+    name: str = Field(description="The name to give, e.g. Ana.")
+
+
+@op(
+    description="Name a recording's speaker: warehouse rows and transcript files are rewritten"
+    " from the stored results, nothing is transcribed or diarized again."
+)
+def rename_speaker_op(
+    context: OpExecutionContext, config: RenameSpeakerConfig, storage: PipelineStorage
+):
+    from whisper_pipeline.speaker_names import rename_speaker
+
+    renamed = rename_speaker(storage, config.recording, config.speaker, config.name)
+    storage.warehouse.refresh_database()
+    context.log.info(f"{renamed.recording_id}: {renamed.old} is now {renamed.new}")
+    yield AssetMaterialization(  # the partition's page shows the change
+        asset_key="speaker_transcript",
+        partition=renamed.recording_id,
+        description=f"speaker {renamed.old} renamed {renamed.new}",
+        metadata={
+            "renamed": f"{renamed.old} -> {renamed.new}",
+            "segments": MetadataValue.int(renamed.segments),
+            **{f"export_{Path(p).suffix[1:]}": MetadataValue.path(p) for p in renamed.files},
+        },
+    )
+    yield Output(None)
+
+
+@job(
+    name=RENAME_SPEAKER,
+    tags={CELERY_QUEUE_TAG: CPU_QUEUE},
+    description="Name a speaker of one recording (config: recording, speaker, name) without"
+    " processing it again; `whisper-pipeline speakers rename` does the same.",
+)
+def rename_speaker_job():
+    rename_speaker_op()

@@ -372,3 +372,64 @@ def test_two_concurrent_commands_over_the_same_files_process_each_once(tmp_path,
         ("a call.wav", "SUCCESS"),
         ("b call.wav", "SUCCESS"),
     ]
+
+
+def test_a_speaker_is_renamed_without_processing_again(processed):
+    """`speakers rename` rewrites the warehouse rows and the files from the stored results: no
+    run is made; the UI's rename_speaker job does the same and shows it on the partition."""
+    from dagster import AssetKey, RunsFilter
+
+    from whisper_pipeline.definitions import defs
+
+    home, _ = processed
+    sql = "SELECT DISTINCT speaker FROM segments WHERE starts_with(recording_id, 'team')"
+    before = json.loads(cli(home, "query", "--format", "json", sql, check=True).stdout)
+    speakers = sorted(row["speaker"] for row in before)
+    assert "SPEAKER_00" in speakers and len(speakers) >= 2, speakers
+    with instance_of(home) as instance:
+        runs_before = instance.get_runs_count(RunsFilter())
+
+    result = cli(home, "speakers", "rename", "team call.wav", "SPEAKER_00", "Ana", check=True)
+    assert "SPEAKER_00 is now Ana" in result.stdout
+    for table in ("segments", "words", "speaker_turns", "speaker_stats", "speaker_embeddings"):
+        query = f"SELECT DISTINCT speaker FROM {table} WHERE starts_with(recording_id, 'team')"
+        names = {
+            r["speaker"] for r in json.loads(cli(home, "query", "--format", "json", query).stdout)
+        }
+        assert "Ana" in names and "SPEAKER_00" not in names, (table, names)
+    named = cli(
+        home,
+        "query",
+        "--format",
+        "csv",
+        "SELECT named FROM speaker_embeddings WHERE speaker = 'Ana'",
+    )
+    assert named.stdout.splitlines() == ["named", "True"]
+    (srt,) = (home / "outputs").glob("team-*/*.srt")
+    assert "[Ana]" in srt.read_text() and "[SPEAKER_00]" not in srt.read_text()
+    (rttm,) = (home / "outputs").glob("team-*/*.rttm")
+    assert " Ana " in rttm.read_text()
+    with instance_of(home) as instance:
+        assert instance.get_runs_count(RunsFilter()) == runs_before  # nothing processed again
+
+    refused = cli(home, "speakers", "rename", "team call.wav", "SPEAKER_07", "Bo")
+    assert refused.returncode == 2 and "its speakers: Ana, SPEAKER_01" in refused.stderr
+    taken = cli(home, "speakers", "rename", "team call.wav", "SPEAKER_01", "Ana")
+    assert taken.returncode == 2 and "already has a speaker 'Ana'" in taken.stderr
+
+    with instance_of(home) as instance:  # the same from the UI: the rename_speaker job
+        config = {
+            "ops": {
+                "rename_speaker_op": {
+                    "config": {"recording": "team call.wav", "speaker": "Ana", "name": "Ana Lopez"}
+                }
+            },
+            "resources": {"storage": {"config": {"home_dir": str(home)}}},
+        }
+        outcome = defs.resolve_job_def("rename_speaker").execute_in_process(
+            run_config=config, instance=instance
+        )
+        assert outcome.success
+        latest = instance.fetch_materializations(AssetKey("speaker_transcript"), limit=1).records[0]
+        assert latest.asset_materialization.metadata["renamed"].value == "Ana -> Ana Lopez"
+    assert "[Ana Lopez]" in srt.read_text()

@@ -1,0 +1,122 @@
+"""Naming a recording's speakers after the fact ("SPEAKER_01" is Ana), without transcribing or
+diarizing again: the steps' stored results are relabelled, and everything made from them (the
+warehouse rows, the transcript files) is written again from those results.
+
+Used by `whisper-pipeline speakers rename` and by the `rename_speaker` job in the UI."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from whisper_pipeline.lib.analytics import compute_stats
+from whisper_pipeline.lib.errors import PipelineError
+from whisper_pipeline.lib.exports import write_exports
+from whisper_pipeline.lib.records import Diarization, Segment, Transcript
+from whisper_pipeline.lib.warehouse import embedding_rows, segment_rows, turn_rows, word_rows
+from whisper_pipeline.resources.storage import PipelineStorage
+
+
+class RenameError(PipelineError):
+    """The rename cannot be done; the message says why (unknown speaker, name taken...)."""
+
+
+@dataclass(frozen=True)
+class Renamed:
+    recording_id: str
+    old: str
+    new: str
+    segments: int
+    files: tuple[str, ...]
+
+
+def relabel_segments(segments: list[Segment], old: str, new: str) -> list[Segment]:
+    return [
+        replace(
+            segment,
+            speaker=new if segment.speaker == old else segment.speaker,
+            words=tuple(
+                replace(word, speaker=new) if word.speaker == old else word
+                for word in segment.words
+            ),
+        )
+        for segment in segments
+    ]
+
+
+def relabel_diarization(diarization: Diarization, old: str, new: str) -> Diarization:
+    """`new` becomes a name a person gave (named, with no voice similarity)."""
+    named = {(new if key == old else key): value for key, value in diarization.named.items()}
+    named[new] = None  # type: ignore[assignment]  (named by hand, not by a voice match)
+    return replace(
+        diarization,
+        turns=tuple(replace(t, speaker=new) if t.speaker == old else t for t in diarization.turns),
+        voice_vectors={
+            (new if key == old else key): vector
+            for key, vector in diarization.voice_vectors.items()
+        },
+        named=named,
+    )
+
+
+def resolve_recording(storage: PipelineStorage, recording: str) -> str:
+    """A recording id from an id or a file name."""
+    registry = storage.registry
+    ids = registry.ids()
+    if recording in ids:
+        return recording
+    matches = [rid for rid in ids if registry.get(rid).source_name == recording]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise RenameError(f"{len(matches)} recordings are named {recording!r}: give the id")
+    raise RenameError(f"no recording {recording!r} (an id or a file name, see `status`)")
+
+
+def rename_speaker(storage: PipelineStorage, recording: str, old: str, new: str) -> Renamed:
+    """Relabel `old` as `new` in the recording's results, warehouse rows and files."""
+    recording_id = resolve_recording(storage, recording)
+    new = new.strip()
+    if not new or any(char in new for char in "\n\r\t"):
+        raise RenameError("a speaker name must be non-empty text on one line")
+    outputs = storage.step_outputs
+    try:
+        transcript: Transcript = outputs.load("transcript", recording_id)
+        diarization: Diarization = outputs.load("diarization", recording_id)
+        segments: list[Segment] = outputs.load("speaker_transcript", recording_id)
+    except FileNotFoundError as error:
+        raise RenameError(f"{recording_id} has no speakers to rename yet: {error}") from None
+    speakers = set(diarization.speakers) | {s.speaker for s in segments if s.speaker}
+    if old not in speakers:
+        listed = ", ".join(sorted(speakers)) or "none (diarization was skipped)"
+        raise RenameError(f"{recording_id} has no speaker {old!r}; its speakers: {listed}")
+    if new in speakers and new != old:
+        raise RenameError(f"{recording_id} already has a speaker {new!r}: choose another name")
+    segments = relabel_segments(segments, old, new)
+    diarization = relabel_diarization(diarization, old, new)
+    warehouse = storage.warehouse
+    warehouse.write("segments", recording_id, segment_rows(recording_id, segments))
+    warehouse.write("words", recording_id, word_rows(recording_id, segments))
+    warehouse.write("speaker_turns", recording_id, turn_rows(recording_id, diarization))
+    warehouse.write("speaker_embeddings", recording_id, embedding_rows(recording_id, diarization))
+    stats = compute_stats(transcript.duration_s, segments, diarization.turns)
+    warehouse.write(
+        "speaker_stats",
+        recording_id,
+        [{"recording_id": recording_id, **asdict(row)} for row in stats.speakers],
+    )
+    files = write_exports(
+        storage.outputs_for(recording_id),
+        recording_id,
+        transcript.language,
+        segments,
+        diarization.turns,
+    )
+    outputs.save("speaker_transcript", recording_id, segments)  # a later re-run keeps the name
+    outputs.save("diarization", recording_id, diarization)
+    return Renamed(
+        recording_id,
+        old,
+        new,
+        sum(1 for s in segments if s.speaker == new),
+        tuple(str(path) for path in files.values()),
+    )
