@@ -340,6 +340,33 @@ def cmd_speakers_rename(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from whisper_pipeline.lib.errors import ConfigurationError
+    from whisper_pipeline.lib.progress import format_duration
+    from whisper_pipeline.lib.search import fts_extension_path, search
+
+    storage = _storage(home.resolve_home(args.home))
+    try:
+        extension = fts_extension_path()
+    except ConfigurationError as error:
+        print(f"search unavailable: {error}", file=sys.stderr)
+        return 2
+    with storage.warehouse.query_connection(extensions=[extension]) as connection:
+        hits = search(connection, args.words, args.limit)
+    if args.format == "json":
+        print(json.dumps([asdict(hit) for hit in hits], ensure_ascii=False, indent=2))
+        return 0
+    if not hits:
+        print(f"no segment matches {args.words!r}")
+        return 0
+    for hit in hits:
+        where = f"{hit.source_name or hit.recording_id} @ {format_duration(hit.start_s)}"
+        print(f"{hit.score:6.2f}  {where}  {hit.speaker or '-'}: {hit.text}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     import time
 
@@ -540,6 +567,14 @@ def build_parser() -> argparse.ArgumentParser:
     rename.add_argument("speaker", help="the label to replace, e.g. SPEAKER_01")
     rename.add_argument("name", help="the name to give, e.g. Ana")
     rename.set_defaults(func=cmd_speakers_rename)
+
+    search = commands.add_parser(
+        "search", help="full-text search over every transcript (ranked, BM25)"
+    )
+    search.add_argument("words", help='what to look for, e.g. "budget review"')
+    search.add_argument("--limit", type=int, default=20)
+    search.add_argument("--format", choices=("table", "json"), default="table")
+    search.set_defaults(func=cmd_search)
 
     query = commands.add_parser("query", help="read-only SQL on the warehouse views")
     query.add_argument("sql")

@@ -433,3 +433,17 @@ def test_a_speaker_is_renamed_without_processing_again(processed):
         latest = instance.fetch_materializations(AssetKey("speaker_transcript"), limit=1).records[0]
         assert latest.asset_materialization.metadata["renamed"].value == "Ana -> Ana Lopez"
     assert "[Ana Lopez]" in srt.read_text()
+
+
+def test_search_finds_a_known_phrase_in_its_recording_first(processed):
+    """The sample call says 'New Jersey' twice (sample.stm): both found, in that recording."""
+    home, _ = processed
+    result = cli(home, "search", "--format", "json", "New Jersey", check=True)
+    hits = json.loads(result.stdout)
+    assert hits and hits[0]["source_name"] == "team call.wav", hits
+    jersey = [hit for hit in hits if "new jersey" in hit["text"].lower()]
+    assert len(jersey) >= 2 and hits[: len(jersey)] == jersey  # the phrase ranks first
+    assert all(hit["source_name"] == "team call.wav" and hit["end_s"] <= 30.1 for hit in jersey)
+    table = cli(home, "search", "New Jersey", check=True).stdout
+    assert table.splitlines()[0].split()[1] == "team"  # "<score>  team call.wav @ 12s ..."
+    assert "no segment matches" in cli(home, "search", "zebra crossing", check=True).stdout

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
@@ -59,12 +59,17 @@ def warehouse_url(relative: str) -> str:
 
 
 @contextmanager
-def read_only_connection(root: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory DuckDB that reads `root` through `warehouse://` and touches no other file.
-    Spilling goes to a private temporary folder, removed afterwards."""
+def read_only_connection(
+    root: Path, extensions: Sequence[Path] = ()
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB that reads `root` through `warehouse://` and touches no other file
+    (the `extensions` files are loaded first). Spilling goes to a private temporary folder,
+    removed afterwards."""
     spill = tempfile.mkdtemp(prefix="whisper-query-")
     connection = duckdb.connect(":memory:")
     try:
+        for extension in extensions:
+            connection.execute(f"LOAD {sql_string(str(extension))}")
         connection.register_filesystem(ReadOnlyFolder(root))
         connection.execute(f"SET temp_directory = {sql_string(spill)}")
         connection.execute(f"SET allowed_directories = ['{PROTOCOL}://']")

@@ -264,11 +264,14 @@ class Warehouse:
         connection.execute(_RECORDINGS_VIEW)
 
     @contextmanager
-    def query_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """An in-memory DuckDB with the views that reads the warehouse and writes nowhere (see
-        lib/query_sandbox.py); never takes the database file's lock."""
+    def query_connection(
+        self, extensions: Sequence[Path] = ()
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """An in-memory DuckDB with the views (and the given extension files loaded) that reads
+        the warehouse and writes nowhere (see lib/query_sandbox.py); never takes the database
+        file's lock."""
         self.ensure_layout()
-        with read_only_connection(self.root) as connection:
+        with read_only_connection(self.root, extensions) as connection:
             self.create_views(connection, sandboxed=True)
             yield connection
 
