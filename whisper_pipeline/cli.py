@@ -86,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if stop.signal:
             reason = f"stopped by {signal.Signals(stop.signal).name}"
             canceled = runner.cancel_runs(instance, [i.run_id for i in launched], reason)
-            _wait_for_cancellation(instance, canceled)
+            _wait_for_cancellation(instance, canceled, storage)
             print(
                 f"\n{reason}: {len(canceled)} unfinished run(s) canceled; the next `run` redoes them",
                 file=sys.stderr,
@@ -167,16 +167,19 @@ class _RunFollower:
                 print(f"    {self.names[run.run_id]}: {line}", file=sys.stderr, flush=True)
 
 
-def _wait_for_cancellation(instance, run_ids: list[str], timeout_s: float = 60.0) -> None:
-    """Give terminated runs time to unwind (their steps record where they stopped)."""
+def _wait_for_cancellation(instance, run_ids: list[str], storage, timeout_s: float = 60.0) -> None:
+    """Give terminated runs time to unwind (their steps record where they stopped); a run
+    whose worker process died instead is canceled here."""
     import time
 
     from dagster import RunsFilter
 
+    from whisper_pipeline.run_health import finish_canceling_runs_with_dead_workers
     from whisper_pipeline.runner import FINISHED
 
     deadline = time.monotonic() + timeout_s
     while run_ids and time.monotonic() < deadline:
+        finish_canceling_runs_with_dead_workers(instance, run_ids, storage)
         runs = instance.get_runs(RunsFilter(run_ids=run_ids))
         if all(run.status in FINISHED for run in runs):
             return

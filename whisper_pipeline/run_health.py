@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
 
 from whisper_pipeline.jobs import PROCESS_RECORDING
+from whisper_pipeline.lib.errors import interrupted_message
 from whisper_pipeline.lib.processes import hostname, is_running, this_process_tags
 from whisper_pipeline.tags import (
     CELERY_TASK_ID_TAG,
@@ -129,6 +130,33 @@ def fail_runs_with_dead_workers(
     return failed
 
 
+def finish_canceling_runs_with_dead_workers(
+    instance: DagsterInstance, run_ids: Iterable[str] | None = None, storage=None
+) -> list[str]:
+    """A run being canceled whose worker process died before the run could stop itself (the
+    terminate signal landed where the step could not turn it into an interruption) would stay
+    CANCELING for good: it is canceled here, with the step it was in and a failures row."""
+    worker_gone = getattr(instance.run_launcher, "worker_gone", None)
+    if worker_gone is None:
+        return []
+    filters = RunsFilter(
+        run_ids=list(run_ids) if run_ids is not None else None,
+        job_name=None if run_ids is not None else PROCESS_RECORDING,
+        statuses=[DagsterRunStatus.CANCELING],
+    )
+    finished = []
+    for run in instance.get_runs(filters):
+        why = worker_gone(run)
+        current = instance.get_run_by_id(run.run_id) if why else None
+        if current is None or current.status != DagsterRunStatus.CANCELING:
+            continue
+        message = interrupted_message(run.tags.get(TAG_STEP), run.tags.get(TAG_SEGMENTS))
+        instance.report_run_canceled(current, message=f"{message}; {why}")
+        record_run_failure(instance, storage, current, message, "Interrupted")
+        finished.append(run.run_id)
+    return finished
+
+
 def cancel_runs_nobody_will_start(instance: DagsterInstance) -> list[str]:
     """Runs waiting for the worker of a `whisper-pipeline run` that was killed: canceled with
     why (their queued Celery task is revoked; a worker that still receives it finds the run
@@ -159,6 +187,8 @@ def _revoke(instance: DagsterInstance, run: DagsterRun) -> None:
 
 def settle_dead_runs(instance: DagsterInstance, storage=None) -> list[str]:
     """End every per-recording run that only looks alive. Returns the ids it ended."""
-    return fail_runs_with_dead_workers(instance, storage=storage) + cancel_runs_nobody_will_start(
-        instance
+    return (
+        fail_runs_with_dead_workers(instance, storage=storage)
+        + finish_canceling_runs_with_dead_workers(instance, storage=storage)
+        + cancel_runs_nobody_will_start(instance)
     )

@@ -78,9 +78,15 @@ def test_the_cursor_survives_a_daemon_restart_and_runs_execute_in_a_worker(
             "a first look at the inbox",
         )
         assert "2 waiting" in seen[-1].skip_reason
+
+        def stored_cursor():  # the daemon stores the cursor just after finishing the tick
+            data = inbox_state(instance).instigator_data
+            cursor = InboxCursor.from_json(data.cursor) if data and data.cursor else None
+            return cursor if cursor and cursor.waiting else None
+
+        cursor = wait_for(stored_cursor, 30, "the cursor of that tick")
     finally:
         kill_group(daemon)
-    cursor = InboxCursor.from_json(inbox_state(instance).instigator_data.cursor)
     assert sorted(cursor.waiting) == ["morning call.wav", "not audio.wav"]
     assert instance.get_runs(RunsFilter(job_name=PROCESS_RECORDING)) == []
 
