@@ -146,7 +146,7 @@ def finish_canceling_runs_with_dead_workers(
     )
     finished = []
     for run in instance.get_runs(filters):
-        why = worker_gone(run)
+        why = worker_gone(run) or _task_ended(instance, run)
         current = instance.get_run_by_id(run.run_id) if why else None
         if current is None or current.status != DagsterRunStatus.CANCELING:
             continue
@@ -155,6 +155,22 @@ def finish_canceling_runs_with_dead_workers(
         record_run_failure(instance, storage, current, message, "Interrupted")
         finished.append(run.run_id)
     return finished
+
+
+def _task_ended(instance: DagsterInstance, run: DagsterRun) -> str | None:
+    """The run's Celery task has returned or raised (a terminate signal that landed before the
+    run's own interrupt handling began): nothing will finish the run any more. Celery records
+    that only after the task function is done, so a run still canceling itself is never cut
+    short."""
+    from dagster._core.launcher import WorkerStatus
+
+    launcher = instance.run_launcher
+    if CELERY_TASK_ID_TAG not in run.tags or not launcher.supports_check_run_worker_health:
+        return None
+    status = launcher.check_run_worker_health(run).status
+    if status in (WorkerStatus.FAILED, WorkerStatus.SUCCESS):
+        return "its worker task ended before the run finished"
+    return None
 
 
 def cancel_runs_nobody_will_start(instance: DagsterInstance) -> list[str]:
