@@ -37,7 +37,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from whisper_pipeline import runner
     from whisper_pipeline.lib.intake import find_recordings
     from whisper_pipeline.local_worker import WorkerDied, local_worker
-    from whisper_pipeline.run_health import launched_by_this_process, settle_dead_runs
+    from whisper_pipeline.run_health import (
+        launched_by_this_process,
+        record_interrupted_steps,
+        settle_dead_runs,
+    )
 
     pipeline_home = home.resolve_home(args.home)
     instance = _instance(pipeline_home)
@@ -87,6 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             reason = f"stopped by {signal.Signals(stop.signal).name}"
             canceled = runner.cancel_runs(instance, [i.run_id for i in launched], reason)
             _wait_for_cancellation(instance, canceled, storage)
+            record_interrupted_steps(instance, canceled, storage)
             print(
                 f"\n{reason}: {len(canceled)} unfinished run(s) canceled; the next `run` redoes them",
                 file=sys.stderr,

@@ -157,6 +157,24 @@ def finish_canceling_runs_with_dead_workers(
     return finished
 
 
+def record_interrupted_steps(instance: DagsterInstance, run_ids: Iterable[str], storage) -> None:
+    """A canceled run interrupted between its step's own code and Dagster's end of that step
+    has no failures row (the step's code had returned): one is added, naming the step."""
+    if storage is None:
+        return
+    for run in instance.get_runs(
+        RunsFilter(run_ids=list(run_ids), statuses=[DagsterRunStatus.CANCELED])
+    ):
+        step, recording_id = run.tags.get(TAG_STEP), run.tags.get(PARTITION_TAG)
+        if (
+            step
+            and recording_id
+            and not storage.warehouse.has_failure(recording_id, step, run.run_id)
+        ):
+            message = interrupted_message(step, run.tags.get(TAG_SEGMENTS))
+            record_run_failure(instance, storage, run, message, "Interrupted")
+
+
 def _task_ended(instance: DagsterInstance, run: DagsterRun) -> str | None:
     """The run's Celery task has returned or raised (a terminate signal that landed before the
     run's own interrupt handling began): nothing will finish the run any more. Celery records

@@ -247,6 +247,9 @@ class Warehouse:
         replace_atomic(path, lambda tmp: pq.write_table(data, tmp))
         return path
 
+    def has_failure(self, recording_id: str, step: str, run_id: str) -> bool:
+        return self._file("failures", f"{recording_id}__{step}__{run_id}").exists()
+
     def create_views(self, connection: duckdb.DuckDBPyConnection, sandboxed: bool = False) -> None:
         """The views over each table's Parquet files: by their paths (the database file people
         open), or through the read-only `warehouse://` file system of a sandboxed query."""
