@@ -255,11 +255,18 @@ FROM recordings AS r
 WHERE r.recording_id IN (SELECT unnest($ids))
 ORDER BY r.source_name
 """
+FAILED_CHECKS_SQL = """
+SELECT f.source_name, c.check_name, c.severity, c.description
+FROM checks AS c JOIN recording_files AS f USING (recording_id)
+WHERE NOT c.passed AND c.recording_id IN (SELECT unnest($ids))
+ORDER BY c.severity, f.source_name, c.check_name
+"""
 
 
 def _print_summary(storage, recording_ids: list[str]) -> None:
     with storage.warehouse.query_connection() as connection:
         rows = connection.execute(SUMMARY_SQL, {"ids": recording_ids}).fetchall()
+        failed_checks = connection.execute(FAILED_CHECKS_SQL, {"ids": recording_ids}).fetchall()
     if not rows:
         return
     print("\nSummary")
@@ -275,6 +282,10 @@ def _print_summary(storage, recording_ids: list[str]) -> None:
         )
     for reason in sorted(skipped):
         print(f"\nSpeakers: diarization skipped: {reason}")
+    if failed_checks:
+        print("\nChecks that failed (docs/checks.md):")
+        for name, check, severity, description in failed_checks:
+            print(f"  {severity:<5} {name}: {check}: {description}")
     print(
         f"\nWarehouse: {storage.warehouse.database_path} (DuckDB views: recordings, segments, words, ...)"
     )

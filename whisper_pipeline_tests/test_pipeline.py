@@ -1,7 +1,9 @@
 """The real pipeline through a real Dagster instance: whisperx, DuckDB, Parquet, exports."""
 
 import json
+import re
 import shutil
+import subprocess
 
 import pytest
 from dagster import AssetKey, AssetRecordsFilter
@@ -189,6 +191,61 @@ def test_a_file_deleted_after_registration_fails_with_a_clear_message(
     assert "soon gone.wav: file not found" in outcome.error
 
 
+def check_evaluations(instance, run_id: str) -> dict[str, object]:
+    """The run's asset check results by check name."""
+    from dagster import DagsterEventType
+
+    events = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+    return {
+        e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data
+        for e in events
+    }
+
+
+def test_checks_are_green_on_a_real_call_and_warn_of_a_truncated_file(
+    instance, pipeline_home, sample_call, tmp_path
+):
+    """Every check runs on every recording, lands in the warehouse, and says what it found:
+    pyannote's real call passes them all; an mp3 cut to a third of its bytes (its header
+    still promises the whole length) is transcribed, with a truncation warning."""
+    whole = tmp_path / "whole.mp3"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(sample_call), "-b:a", "64k", str(whole)],
+        check=True,
+    )
+    cut = tmp_path / "cut short.mp3"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    storage, outcomes = run(instance, pipeline_home, [sample_call, cut])
+    assert {o.status for o in outcomes.values()} == {"succeeded"}
+    checks = check_evaluations(instance, outcomes["sample.wav"].run_id)
+    assert set(checks) == {
+        "no_repetition_loops",
+        "decodes_completely",
+        "speech_has_words",
+        "speakers_have_words",
+        "totals_add_up",
+    }
+    assert all(c.passed for c in checks.values()), {
+        n: c.description for n, c in checks.items() if not c.passed
+    }
+    truncated = check_evaluations(instance, outcomes["cut short.mp3"].run_id)
+    decoded = truncated["decodes_completely"]
+    assert not decoded.passed and decoded.severity.value == "WARN"
+    assert re.search(r"truncated: only \d+\.\d s of 30\.\d s decodable", decoded.description)
+    rows = count(
+        storage.warehouse,
+        "SELECT r.source_name, c.check_name, c.passed, r.duration_s, t.duration_s"
+        " FROM checks c JOIN recordings r USING (recording_id)"
+        " JOIN (SELECT recording_id, max(end_s) AS duration_s FROM segments GROUP BY 1) t"
+        " USING (recording_id) ORDER BY 1, 2",
+    )
+    assert len(rows) == 10
+    failed = [(r[0], r[1]) for r in rows if not r[2]]
+    assert failed == [("cut short.mp3", "decodes_completely")]
+    cut_rows = [r for r in rows if r[0] == "cut short.mp3"]
+    assert cut_rows[0][4] < 12.0  # words only from the part that decodes
+
+
 @pytest.mark.parametrize(
     "view",
     [
@@ -199,6 +256,7 @@ def test_a_file_deleted_after_registration_fails_with_a_clear_message(
         "speaker_embeddings",
         "speaker_stats",
         "failures",
+        "checks",
     ],
 )
 def test_documented_columns_are_the_views_columns(view, tmp_path):

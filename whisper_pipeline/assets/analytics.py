@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, TableRecord, asset
 
+from whisper_pipeline.assets.checks import TOTALS_ADD_UP, analytics_checks, record_checks
 from whisper_pipeline.assets.diarization import diarization as diarization_asset
 from whisper_pipeline.assets.speaker_transcript import (
     speaker_transcript as speaker_transcript_asset,
@@ -23,6 +24,7 @@ from whisper_pipeline.resources.storage import PipelineStorage
     group_name="recordings",
     kinds={"duckdb", "parquet"},
     owners=ASSET_OWNERS,
+    check_specs=[TOTALS_ADD_UP],
     description="Per-speaker analytics in the warehouse's speaker_stats view; silence ratio in recordings.",
 )
 def recording_analytics(
@@ -57,6 +59,8 @@ def recording_analytics(
                 }
             ],
         )
+        checks = analytics_checks(stats, speaker_transcript)
+        record_checks(storage, step.recording_id, "recording_analytics", checks, context.run.run_id)
         warehouse.refresh_database()
         return hand_on(
             context,
@@ -75,4 +79,5 @@ def recording_analytics(
                 if stats.speakers
                 else "none",
             },
+            checks,
         )

@@ -2,6 +2,12 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from whisper_pipeline.assets.checks import (
+    SPEAKERS_HAVE_WORDS,
+    SPEECH_HAS_WORDS,
+    record_checks,
+    speaker_transcript_checks,
+)
 from whisper_pipeline.assets.diarization import diarization as diarization_asset
 from whisper_pipeline.assets.step import ASSET_OWNERS, hand_on, handed_over, recording_step
 from whisper_pipeline.assets.transcript import transcript as transcript_asset
@@ -19,6 +25,7 @@ from whisper_pipeline.resources.storage import PipelineStorage
     group_name="recordings",
     kinds={"parquet"},
     owners=ASSET_OWNERS,
+    check_specs=[SPEECH_HAS_WORDS, SPEAKERS_HAVE_WORDS],
     description="Speaker per word (largest overlap) and per segment; SRT, VTT, TXT, JSON and RTTM exports.",
 )
 def speaker_transcript(
@@ -48,4 +55,6 @@ def speaker_transcript(
         metadata["segments"] = MetadataValue.int(len(segments))
         if diarization.skipped:
             metadata["note"] = "no speakers: diarization was skipped"
-        return hand_on(context, storage, segments, metadata)
+        checks = speaker_transcript_checks(diarization, segments)
+        record_checks(storage, step.recording_id, "speaker_transcript", checks, context.run.run_id)
+        return hand_on(context, storage, segments, metadata, checks)

@@ -1,13 +1,19 @@
 """What every per-recording step shares: progress, failures that carry context, failure rows."""
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+)
 from dagster._core.errors import DagsterExecutionInterruptedError
 
 from whisper_pipeline.lib.errors import PipelineError, StepFailure, interrupted_message
@@ -203,8 +209,13 @@ def handed_over(context: AssetExecutionContext, storage: PipelineStorage, step: 
 
 
 def hand_on(
-    context: AssetExecutionContext, storage: PipelineStorage, value: Any, metadata: dict
+    context: AssetExecutionContext,
+    storage: PipelineStorage,
+    value: Any,
+    metadata: dict,
+    checks: Sequence[AssetCheckResult] = (),
 ) -> MaterializeResult:
-    """Keep this step's result for the steps downstream, and materialize with `metadata`."""
+    """Keep this step's result for the steps downstream, and materialize with `metadata` and
+    the results of the asset's checks."""
     storage.step_outputs.save(context.asset_key.path[-1], context.partition_key, value)
-    return MaterializeResult(metadata=metadata)
+    return MaterializeResult(metadata=metadata, check_results=list(checks))

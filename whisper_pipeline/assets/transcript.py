@@ -7,11 +7,19 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from whisper_pipeline.assets.checks import (
+    DECODES_COMPLETELY,
+    NO_REPETITION_LOOPS,
+    record_checks,
+    transcript_checks,
+    truncation_warning,
+)
 from whisper_pipeline.assets.metadata import RecordingFacts, recording_metadata
 from whisper_pipeline.assets.step import ASSET_OWNERS, hand_on, handed_over, recording_step
-from whisper_pipeline.lib.audio import iter_windows
+from whisper_pipeline.lib.audio import CountedWindows, iter_windows
 from whisper_pipeline.lib.exports import write_exports
 from whisper_pipeline.lib.language import english_only_warning, looks_like_wrong_language, summarize
+from whisper_pipeline.lib.quality import truncated_by
 from whisper_pipeline.lib.records import Segment, Transcript
 from whisper_pipeline.lib.registry import RegisteredRecording
 from whisper_pipeline.lib.transcription import is_multilingual, transcribe_windows
@@ -42,6 +50,7 @@ def _still_there(storage: PipelineStorage, facts: RecordingFacts) -> Path:
     kinds={"whisperx"},
     owners=ASSET_OWNERS,
     pool="gpu",
+    check_specs=[NO_REPETITION_LOOPS, DECODES_COMPLETELY],
     description="Segments and words with timestamps, language; written to the warehouse and exported without speakers.",
 )
 def transcript(
@@ -62,9 +71,10 @@ def transcript(
                 context.log.warning("%s; using Whisper's own word timestamps", alignment_problem)
             started = time.monotonic()
             probabilities: dict[str, list[float]] = defaultdict(list)
+            decoded = CountedWindows(iter_windows(path, asr.windows_of(whisper.model)))
             for window in transcribe_windows(
                 whisper.model,
-                iter_windows(path, asr.windows_of(whisper.model)),
+                decoded,
                 facts.duration_s,
                 asr.language,
                 asr.batch_size,
@@ -77,12 +87,17 @@ def transcript(
             seconds = time.monotonic() - started
             english_only = asr.language is None and not is_multilingual(whisper.model)
         summary = summarize(segments, probabilities)
+        # a truncated file: what decodes is the recording (its duration for RTF and silence)
+        truncated = truncated_by(facts.duration_s, decoded.seconds) > 0
+        duration_s = decoded.seconds if truncated else facts.duration_s
+        if truncated:
+            context.log.warning(truncation_warning(decoded.seconds, facts.duration_s))
         note = _english_only_check(asr, path, segments) if english_only else None
         if note:
             context.log.warning(note)
         result = Transcript(
             language=asr.language or summary.language,
-            duration_s=facts.duration_s,
+            duration_s=duration_s,
             segments=tuple(segments),
             model=asr.model_label(),
             device=asr.resolved_device(),
@@ -91,16 +106,19 @@ def transcript(
             language_probability=summary.probability,
             languages=summary.languages,
             language_note=note,
+            container_s=facts.duration_s if truncated else None,
         )
         _store(context, storage, result)
+        checks = transcript_checks(result)
+        record_checks(storage, step.recording_id, "transcript", checks, context.run.run_id)
         words = len(result.words)
-        rtf = seconds / facts.duration_s if facts.duration_s else 0.0
+        rtf = seconds / duration_s if duration_s else 0.0
         metadata = {
             "language": result.language,
             "language_probability": MetadataValue.float(result.language_probability)
             if result.language_probability is not None
             else "not detected (set or English-only model)",
-            "duration_s": MetadataValue.float(float(facts.duration_s)),
+            "duration_s": MetadataValue.float(float(duration_s)),
             "segments": MetadataValue.int(len(segments)),
             "words": MetadataValue.int(words),
             "model": result.model,
@@ -117,10 +135,12 @@ def transcript(
             metadata["languages"] = result.languages
         if note:
             metadata["warning"] = note
+        if truncated:
+            metadata["truncated"] = truncation_warning(decoded.seconds, facts.duration_s)
         if not segments:
             metadata["note"] = "no speech detected"
             context.log.info("%s: no speech detected", facts.recording_id)
-        return hand_on(context, storage, result, metadata)
+        return hand_on(context, storage, result, metadata, checks)
 
 
 def _english_only_check(asr: WhisperASR, path: Path, segments: list[Segment]) -> str | None:

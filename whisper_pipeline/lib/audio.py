@@ -199,6 +199,24 @@ def iter_windows(
         yield AudioWindow(start_sample / SAMPLE_RATE, pending)
 
 
+class CountedWindows:
+    """Windows passed through while counting the seconds that decoded, to compare with the
+    duration the container claims (a truncated file decodes less)."""
+
+    def __init__(self, windows: Iterator[AudioWindow]) -> None:
+        self._windows = windows
+        self.samples = 0
+
+    def __iter__(self) -> Iterator[AudioWindow]:
+        for window in self._windows:
+            self.samples += len(window.samples)
+            yield window
+
+    @property
+    def seconds(self) -> float:
+        return round(self.samples / SAMPLE_RATE, 3)
+
+
 def quietest_point(samples: np.ndarray, frame: int = 320, smooth_frames: int = 15) -> int:
     """Index of the middle of the quietest stretch of about `smooth_frames` 20 ms frames
     (300 ms): a pause between sentences or turns, not a gap between two words."""

@@ -50,6 +50,7 @@ class Transcript:
     language_probability: float | None = None  # None: configured, or an English-only model
     languages: str = ""  # "de 55%, es 45%" when several languages are spoken
     language_note: str | None = None  # a warning about the language (English-only model)
+    container_s: float | None = None  # what the file claims, when more than decodes (truncated)
 
     @property
     def words(self) -> list[Word]:

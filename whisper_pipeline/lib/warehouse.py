@@ -153,6 +153,18 @@ TABLES: dict[str, pa.Schema] = {
             ("refreshed_at", pa.timestamp("us", tz="UTC")),
         ]
     ),
+    "checks": pa.schema(
+        [
+            ("recording_id", pa.string()),
+            ("asset", pa.string()),
+            ("check_name", pa.string()),
+            ("passed", pa.bool_()),
+            ("severity", pa.string()),
+            ("description", pa.string()),
+            ("checked_at", pa.timestamp("us", tz="UTC")),
+            ("run_id", pa.string()),
+        ]
+    ),
     "failures": pa.schema(
         [
             ("recording_id", pa.string()),
@@ -175,6 +187,7 @@ _TABLE_VIEWS = (
     "speaker_embeddings",
     "speaker_stats",
     "failures",
+    "checks",
     "daily_totals",
 )
 _RECORDINGS_VIEW = """
