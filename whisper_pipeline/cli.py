@@ -97,6 +97,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 128 + stop.signal
+    if any(o.status == "succeeded" for o in outcomes):
+        _refresh_summaries(instance, pipeline_home)
     storage.warehouse.refresh_database()
     _print_summary(storage, [o.recording_id for o in outcomes])
     failed = [o for o in outcomes if o.status == "failed"]
@@ -109,6 +111,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 HEALTH_CHECK_S = 5.0
+
+
+def _refresh_summaries(instance, pipeline_home: Path) -> None:
+    """daily_totals follows what this command processed, as a run of `refresh_summaries` (the
+    hourly schedule only ticks where the Dagster daemon runs). A failure here is reported and
+    leaves the recordings' results as they are."""
+    from whisper_pipeline.definitions import defs
+
+    config = {"resources": {"storage": {"config": {"home_dir": str(pipeline_home)}}}}
+    try:
+        result = defs.resolve_job_def("refresh_summaries").execute_in_process(
+            run_config=config, instance=instance, raise_on_error=False
+        )
+    except Exception as error:
+        print(f"daily_totals not refreshed: {error}", file=sys.stderr)
+        return
+    if not result.success:
+        print(f"daily_totals not refreshed: see run {result.run_id}", file=sys.stderr)
 
 
 def _report_settled(instance, run_ids: list[str]) -> None:
@@ -343,20 +363,38 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_speakers_rename(args: argparse.Namespace) -> int:
-    from whisper_pipeline.speaker_names import RenameError, rename_speaker
+    from whisper_pipeline.speaker_names import RenameError, rename_speaker, renamed_materialization
 
-    storage = _storage(home.resolve_home(args.home))
+    pipeline_home = home.resolve_home(args.home)
+    storage = _storage(pipeline_home)
     try:
-        renamed = rename_speaker(storage, args.recording, args.speaker, args.name)
+        renamed = rename_speaker(
+            storage, args.recording, args.speaker, args.name, _voices_dir(args.voices_dir)
+        )
     except RenameError as error:
         print(f"rename refused: {error}", file=sys.stderr)
         return 2
     storage.warehouse.refresh_database()
+    with _instance(pipeline_home) as instance:  # the UI's partition page shows the names too
+        instance.report_runless_asset_event(renamed_materialization(renamed))
     print(
         f"{renamed.recording_id}: {renamed.old} is now {renamed.new} ({renamed.segments}"
         f" segments); rewritten: {', '.join(renamed.files)}"
     )
+    if renamed.voice_sample:
+        print(
+            f"voice remembered: {renamed.voice_sample} (later recordings are named {renamed.new})"
+        )
+    else:
+        print(f"voice not remembered: {renamed.voice_note}")
     return 0
+
+
+def _voices_dir(given: str | None) -> str | None:
+    """--voices-dir, else the diarizer's voices_dir of the settings file."""
+    from whisper_pipeline.settings import load_resource_settings
+
+    return given or load_resource_settings().get("diarizer", {}).get("voices_dir")
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -585,6 +623,10 @@ def build_parser() -> argparse.ArgumentParser:
     rename.add_argument("recording", help="recording id or file name")
     rename.add_argument("speaker", help="the label to replace, e.g. SPEAKER_01")
     rename.add_argument("name", help="the name to give, e.g. Ana")
+    rename.add_argument(
+        "--voices-dir",
+        help="add the voice to this voices folder (default: the diarizer's voices_dir setting)",
+    )
     rename.set_defaults(func=cmd_speakers_rename)
 
     search = commands.add_parser(

@@ -4,13 +4,9 @@ Its runs go to the `gpu` Celery queue (launcher.py): the workers that hold the m
 A failed step frees accelerator memory itself (assets/step.py), so no failure hook is needed:
 hooks add an event to every step of every run."""
 
-from pathlib import Path
-
 from dagster import (
-    AssetMaterialization,
     AssetSelection,
     Config,
-    MetadataValue,
     OpExecutionContext,
     Output,
     define_asset_job,
@@ -21,6 +17,7 @@ from dagster import (
 from pydantic import Field
 
 from whisper_pipeline.assets import PER_RECORDING_ASSETS
+from whisper_pipeline.resources.diarization import SpeakerDiarizer
 from whisper_pipeline.resources.storage import PipelineStorage
 from whisper_pipeline.tags import CELERY_QUEUE_TAG, CPU_QUEUE, GPU_QUEUE
 
@@ -49,23 +46,21 @@ class RenameSpeakerConfig(Config):
     " from the stored results, nothing is transcribed or diarized again."
 )
 def rename_speaker_op(
-    context: OpExecutionContext, config: RenameSpeakerConfig, storage: PipelineStorage
+    context: OpExecutionContext,
+    config: RenameSpeakerConfig,
+    storage: PipelineStorage,
+    diarizer: SpeakerDiarizer,
 ):
-    from whisper_pipeline.speaker_names import rename_speaker
+    from whisper_pipeline.speaker_names import rename_speaker, renamed_materialization
 
-    renamed = rename_speaker(storage, config.recording, config.speaker, config.name)
+    renamed = rename_speaker(
+        storage, config.recording, config.speaker, config.name, diarizer.voices_dir
+    )
+    if renamed.voice_note:
+        context.log.info(f"voice not remembered: {renamed.voice_note}")
     storage.warehouse.refresh_database()
     context.log.info(f"{renamed.recording_id}: {renamed.old} is now {renamed.new}")
-    yield AssetMaterialization(  # the partition's page shows the change
-        asset_key="speaker_transcript",
-        partition=renamed.recording_id,
-        description=f"speaker {renamed.old} renamed {renamed.new}",
-        metadata={
-            "renamed": f"{renamed.old} -> {renamed.new}",
-            "segments": MetadataValue.int(renamed.segments),
-            **{f"export_{Path(p).suffix[1:]}": MetadataValue.path(p) for p in renamed.files},
-        },
-    )
+    yield renamed_materialization(renamed)  # the partition's page shows the names
     yield Output(None)
 
 

@@ -6,12 +6,16 @@ Used by `whisper-pipeline speakers rename` and by the `rename_speaker` job in th
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 from whisper_pipeline.lib.analytics import compute_stats
+from whisper_pipeline.lib.audio import SAMPLE_RATE, read_spans, write_wav
 from whisper_pipeline.lib.errors import PipelineError
 from whisper_pipeline.lib.exports import write_exports
-from whisper_pipeline.lib.records import Diarization, Segment, Transcript
+from whisper_pipeline.lib.records import Diarization, Segment, SpeakerTurn, Transcript
+from whisper_pipeline.lib.voices import solo_spans, voice_folder_name
 from whisper_pipeline.lib.warehouse import embedding_rows, segment_rows, turn_rows, word_rows
 from whisper_pipeline.resources.storage import PipelineStorage
 
@@ -27,6 +31,9 @@ class Renamed:
     new: str
     segments: int
     files: tuple[str, ...]
+    view: Mapping[str, object] = field(default_factory=dict)  # speaker_transcript's metadata
+    voice_sample: str | None = None  # the clip added to the voices folder
+    voice_note: str | None = None  # why no clip was added
 
 
 def relabel_segments(segments: list[Segment], old: str, new: str) -> list[Segment]:
@@ -72,8 +79,43 @@ def resolve_recording(storage: PipelineStorage, recording: str) -> str:
     raise RenameError(f"no recording {recording!r} (an id or a file name, see `status`)")
 
 
-def rename_speaker(storage: PipelineStorage, recording: str, old: str, new: str) -> Renamed:
-    """Relabel `old` as `new` in the recording's results, warehouse rows and files."""
+# Enough solo speech for a voice vector that recognises the person; not so much that the
+# voices folder grows large.
+VOICE_SAMPLE_S = 30.0
+MIN_VOICE_SAMPLE_S = 2.0
+
+
+def remember_voice(
+    storage: PipelineStorage,
+    recording_id: str,
+    name: str,
+    turns: Sequence[SpeakerTurn],
+    voices_dir: Path,
+) -> tuple[Path | None, str | None]:
+    """Add the named speaker's solo speech (up to 30 s) to the voices folder as
+    `<voices_dir>/<Name>/<recording_id>.wav`, so later recordings call that voice by name.
+    Returns the clip, or why there is none."""
+    source = Path(storage.registry.get(recording_id).source_path)
+    if not source.exists():
+        return None, f"the recording's file {source} is gone: no voice sample taken"
+    spans = solo_spans(turns, VOICE_SAMPLE_S).get(name, [])
+    speech = read_spans(source, spans)
+    if len(speech) < MIN_VOICE_SAMPLE_S * SAMPLE_RATE:
+        return None, f"{name} speaks alone for under {MIN_VOICE_SAMPLE_S:.0f} s: no voice sample"
+    clip = Path(voices_dir) / voice_folder_name(name) / f"{recording_id}.wav"
+    write_wav(clip, speech)
+    return clip, None
+
+
+def rename_speaker(
+    storage: PipelineStorage,
+    recording: str,
+    old: str,
+    new: str,
+    voices_dir: str | None = None,
+) -> Renamed:
+    """Relabel `old` as `new` in the recording's results, warehouse rows and files; with a
+    voices folder, the voice joins the library under the new name."""
     recording_id = resolve_recording(storage, recording)
     new = new.strip()
     if not new or any(char in new for char in "\n\r\t"):
@@ -113,10 +155,37 @@ def rename_speaker(storage: PipelineStorage, recording: str, old: str, new: str)
     )
     outputs.save("speaker_transcript", recording_id, segments)  # a later re-run keeps the name
     outputs.save("diarization", recording_id, diarization)
+    from whisper_pipeline.assets.speaker_transcript import transcript_view
+
+    sample, note = None, "no voices folder (diarizer.voices_dir): the name is not remembered"
+    if voices_dir:
+        sample, note = remember_voice(storage, recording_id, new, diarization.turns, voices_dir)
     return Renamed(
         recording_id,
         old,
         new,
         sum(1 for s in segments if s.speaker == new),
         tuple(str(path) for path in files.values()),
+        transcript_view(segments, diarization.turns, transcript.duration_s, files),
+        str(sample) if sample else None,
+        note,
+    )
+
+
+def renamed_materialization(renamed: Renamed):
+    """The speaker_transcript partition's new state, so its page shows the names."""
+    from dagster import AssetMaterialization, MetadataValue
+
+    return AssetMaterialization(
+        asset_key="speaker_transcript",
+        partition=renamed.recording_id,
+        description=f"speaker {renamed.old} renamed {renamed.new}",
+        metadata={
+            "renamed": f"{renamed.old} -> {renamed.new}",
+            "voice_sample": MetadataValue.path(renamed.voice_sample)
+            if renamed.voice_sample
+            else (renamed.voice_note or "none"),
+            **renamed.view,
+            "renamed_segments": MetadataValue.int(renamed.segments),
+        },
     )

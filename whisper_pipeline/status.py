@@ -18,6 +18,7 @@ from whisper_pipeline.tags import (
     TAG_STEP,
     TAG_STEP_STARTED,
     TAG_UPDATED,
+    read_time_tag,
 )
 
 INTERRUPT_ERRORS = {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}
@@ -80,7 +81,8 @@ def recent_runs(instance: DagsterInstance, limit: int = 20, now: float | None = 
     rows = []
     for run in instance.get_runs(RunsFilter(job_name=PROCESS_RECORDING), limit=limit):
         tags = run.tags
-        started, updated = _float(tags.get(TAG_STEP_STARTED)), _float(tags.get(TAG_UPDATED))
+        started = read_time_tag(tags.get(TAG_STEP_STARTED))
+        updated = read_time_tag(tags.get(TAG_UPDATED))
         percent = _float(tags.get(TAG_PERCENT))
         active = run.status in ACTIVE
         elapsed = (now if active else (updated or now)) - started if started else None

@@ -3,6 +3,8 @@
 Progress tags say where a run is (the UI shows them, `status` and the run monitor read them);
 worker tags say which process runs it, so a dead worker is told apart from a slow one."""
 
+from datetime import UTC, datetime
+
 TAG_STEP = "whisper/step"
 TAG_STEP_STARTED = "whisper/step_started_at"
 TAG_UPDATED = "whisper/progress_updated_at"
@@ -31,3 +33,22 @@ GPU_QUEUE = "gpu"  # Celery queue of runs that load models (process_recording)
 CPU_QUEUE = "cpu"  # Celery queue of light runs (summaries)
 # a step failure caused by the input (not decodable, empty, no audio) is not retried
 RETRY_ON_FAILURE_TAG = "dagster/retry_on_asset_or_op_failure"
+
+
+def time_tag(epoch_s: float) -> str:
+    """A run tag's time as people read it in the runs list: 2026-11-25T01:50:12Z (UTC)."""
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_time_tag(value: str | None) -> float | None:
+    """Epoch seconds of a time tag (ISO 8601, or the epoch seconds older runs wrote)."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

@@ -52,6 +52,18 @@ def test_run_processes_good_files_and_exits_nonzero_naming_the_bad_one(processed
     assert "transcribe" in result.stderr  # progress lines while it works
 
 
+def test_daily_totals_follow_a_cli_run(processed):
+    """`run` refreshes the summaries itself: no daemon or schedule needed for today's row."""
+    from dagster import AssetKey
+
+    home, _ = processed
+    sql = "SELECT sum(transcribed) AS transcribed, sum(failures) AS failures FROM daily_totals"
+    (totals,) = json.loads(cli(home, "query", "--format", "json", sql, check=True).stdout)
+    assert totals == {"transcribed": 1, "failures": 1}
+    with instance_of(home) as instance:
+        assert instance.fetch_materializations(AssetKey("daily_totals"), limit=1).records
+
+
 def test_query_formats(processed):
     home, _ = processed
     as_json = cli(
@@ -317,6 +329,55 @@ def test_the_ui_in_a_real_browser(webserver, processed, tmp_path):
             assert partition in body and "tiny.en (bundled)" in body and "word_timestamps" in body
             page.screenshot(path=str(shots / "partition-metadata.png"))
 
+            # the transcript view: speakers, times and text, and the speaker timeline picture
+            page.goto(
+                f"{webserver}/assets/speaker_transcript?view=partitions&partition={partition}",
+                wait_until="networkidle",
+            )
+            page.get_by_text("speaker_timeline").first.wait_for(timeout=60_000)
+
+            def show_markdown(label: str):
+                """The UI keeps long Markdown behind [Show Markdown]: open it in its dialog."""
+                row = page.locator("tr", has=page.get_by_text(label, exact=True)).first
+                row.get_by_text("[Show Markdown]").click()
+                dialog = page.get_by_role("dialog")
+                dialog.wait_for(timeout=30_000)
+                return dialog
+
+            dialog = show_markdown("speaker_timeline")
+            timeline = dialog.locator('img[src^="data:image/png;base64,"]')
+            timeline.first.wait_for(timeout=30_000)
+            assert timeline.first.evaluate("img => img.naturalWidth") >= 600
+            page.screenshot(path=str(shots / "speaker-timeline.png"))
+            page.keyboard.press("Escape")
+            dialog.wait_for(state="hidden", timeout=30_000)
+            dialog = show_markdown("transcript")
+            rows = dialog.locator("tr", has_text=re.compile(r"0:\d\d\s*SPEAKER_0\d"))
+            rows.first.wait_for(timeout=30_000)
+            assert rows.count() >= 3, dialog.inner_text()[:2000]
+            page.screenshot(path=str(shots / "transcript-view.png"))
+            page.keyboard.press("Escape")
+
+            # a failed recording says why on its asset's Events tab, without opening the logs
+            failed = next(
+                k
+                for node in graphql(webserver, "{ assetNodes { partitionKeys } }")["assetNodes"]
+                for k in node["partitionKeys"]
+                if k.startswith("notes-")
+            )
+            page.goto(
+                f"{webserver}/assets/recording_metadata?view=events&partition={failed}",
+                wait_until="networkidle",
+            )
+            page.get_by_text("not decodable audio").first.wait_for(timeout=60_000)
+            page.screenshot(path=str(shots / "failed-partition.png"))
+
+            # the Checks tab lists the transcript's checks, with their last results
+            page.goto(f"{webserver}/assets/transcript?view=checks", wait_until="networkidle")
+            for check in ("no_repetition_loops", "decodes_completely"):
+                page.get_by_text(check).first.wait_for(timeout=60_000)
+            page.screenshot(path=str(shots / "asset-checks.png"))
+
             page.goto(f"{webserver}/runs/{run_id}?logs=step%3Atranscript", wait_until="networkidle")
             progress_line = page.get_by_text("transcribe:").first
             progress_line.wait_for(timeout=60_000)
@@ -328,7 +389,15 @@ def test_the_ui_in_a_real_browser(webserver, processed, tmp_path):
             browser.close()
     assert all(
         (shots / f"{n}.png").stat().st_size > 10_000
-        for n in ("asset-graph", "partition-metadata", "run-progress-log")
+        for n in (
+            "asset-graph",
+            "partition-metadata",
+            "speaker-timeline",
+            "transcript-view",
+            "failed-partition",
+            "asset-checks",
+            "run-progress-log",
+        )
     )
 
 
@@ -389,8 +458,21 @@ def test_a_speaker_is_renamed_without_processing_again(processed):
     with instance_of(home) as instance:
         runs_before = instance.get_runs_count(RunsFilter())
 
-    result = cli(home, "speakers", "rename", "team call.wav", "SPEAKER_00", "Ana", check=True)
-    assert "SPEAKER_00 is now Ana" in result.stdout
+    voices = home / "voices"
+    result = cli(
+        home,
+        "speakers",
+        "rename",
+        "team call.wav",
+        "SPEAKER_00",
+        "Ana",
+        "--voices-dir",
+        str(voices),
+        check=True,
+    )
+    assert "SPEAKER_00 is now Ana" in result.stdout and "voice remembered" in result.stdout
+    (clip,) = (voices / "Ana").glob("team-call-*.wav")
+    assert clip.stat().st_size > 2 * 16_000 * 2  # over 2 s of her speech, 16 kHz 16-bit
     for table in ("segments", "words", "speaker_turns", "speaker_stats", "speaker_embeddings"):
         query = f"SELECT DISTINCT speaker FROM {table} WHERE starts_with(recording_id, 'team')"
         names = {
@@ -411,6 +493,11 @@ def test_a_speaker_is_renamed_without_processing_again(processed):
     assert " Ana " in rttm.read_text()
     with instance_of(home) as instance:
         assert instance.get_runs_count(RunsFilter()) == runs_before  # nothing processed again
+        latest = instance.fetch_materializations(AssetKey("speaker_transcript"), limit=1).records[0]
+        shown = latest.asset_materialization.metadata  # the partition page's transcript view
+        assert shown["renamed"].value == "SPEAKER_00 -> Ana"
+        assert "| **Ana** |" in shown["transcript"].value
+        assert "SPEAKER_00" not in shown["transcript"].value
 
     refused = cli(home, "speakers", "rename", "team call.wav", "SPEAKER_07", "Bo")
     assert refused.returncode == 2 and "its speakers: Ana, SPEAKER_01" in refused.stderr
@@ -433,6 +520,16 @@ def test_a_speaker_is_renamed_without_processing_again(processed):
         latest = instance.fetch_materializations(AssetKey("speaker_transcript"), limit=1).records[0]
         assert latest.asset_materialization.metadata["renamed"].value == "Ana -> Ana Lopez"
     assert "[Ana Lopez]" in srt.read_text()
+
+    # the name feeds the voices library: processing the call again recognises her by voice
+    config = home / "voices.yaml"
+    config.write_text(f"resources:\n  diarizer:\n    config:\n      voices_dir: {voices}\n")
+    where = "SELECT source_path FROM recordings WHERE source_name = 'team call.wav'"
+    (row,) = json.loads(cli(home, "query", "--format", "json", where, check=True).stdout)
+    cli(home, "run", "--force", "--config", str(config), row["source_path"], check=True)
+    named = "SELECT DISTINCT speaker FROM speaker_embeddings WHERE named"
+    rows = json.loads(cli(home, "query", "--format", "json", named, check=True).stdout)
+    assert [r["speaker"] for r in rows] == ["Ana"]
 
 
 def test_search_finds_a_known_phrase_in_its_recording_first(processed):

@@ -64,6 +64,13 @@ def test_a_batch_with_bad_files_fails_only_those(
         assert outcome.status == "failed"
         assert "Step recording_metadata failed" in outcome.error and problem in outcome.error
         assert name in outcome.error  # the message names the file
+    # the reason is on the failed partition itself (an observation the UI shows there)
+    notes = outcomes["notes.wav"].recording_id
+    (shown,) = instance.fetch_observations(
+        AssetRecordsFilter(asset_key=AssetKey("recording_metadata"), asset_partitions=[notes]),
+        limit=5,
+    ).records
+    assert "not decodable audio" in shown.asset_observation.description
     rows = count(
         storage.warehouse, "SELECT source_name, step, error, run_id FROM failures ORDER BY 1"
     )

@@ -3,7 +3,15 @@
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, TableRecord, asset
+from dagster import (
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    asset,
+)
 
 from whisper_pipeline.assets.checks import TOTALS_ADD_UP, analytics_checks, record_checks
 from whisper_pipeline.assets.diarization import diarization as diarization_asset
@@ -16,6 +24,20 @@ from whisper_pipeline.lib.analytics import compute_stats
 from whisper_pipeline.lib.records import Diarization, Segment, Transcript
 from whisper_pipeline.partitions import recordings_partitions
 from whisper_pipeline.resources.storage import PipelineStorage
+
+# The per-speaker table on the partition page: the columns of the speaker_stats view.
+SPEAKER_TABLE = TableSchema(
+    columns=[
+        TableColumn("speaker", "string", "label (SPEAKER_00) or the name given"),
+        TableColumn("talk_time_s", "float", "seconds this speaker speaks"),
+        TableColumn("talk_share", "float", "share of everyone's talk time (adds up to 1)"),
+        TableColumn("words", "int", "words attributed to this speaker"),
+        TableColumn("words_per_minute", "float", "words per minute of talk time"),
+        TableColumn("turns", "int", "stretches of speech (pauses under 0.5 s do not end one)"),
+        TableColumn("overlap_s", "float", "seconds spoken while someone else speaks"),
+        TableColumn("language", "string", "the language most of the speaker's segments are in"),
+    ]
+)
 
 
 @asset(
@@ -71,10 +93,8 @@ def recording_analytics(
                 "silence_ratio": MetadataValue.float(float(stats.silence_ratio)),
                 "overlap_s": MetadataValue.float(float(stats.overlap_s)),
                 "speakers": MetadataValue.table(
-                    records=[
-                        TableRecord(asdict(row))  # the same fields in every record
-                        for row in stats.speakers
-                    ],
+                    records=[TableRecord(asdict(row)) for row in stats.speakers],
+                    schema=SPEAKER_TABLE,
                 )
                 if stats.speakers
                 else "none",

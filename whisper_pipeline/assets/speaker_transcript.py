@@ -1,5 +1,8 @@
 """Step 4: the transcript with a speaker per word and segment, and its export files."""
 
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from whisper_pipeline.assets.checks import (
@@ -12,11 +15,34 @@ from whisper_pipeline.assets.diarization import diarization as diarization_asset
 from whisper_pipeline.assets.step import ASSET_OWNERS, hand_on, handed_over, recording_step
 from whisper_pipeline.assets.transcript import transcript as transcript_asset
 from whisper_pipeline.lib.exports import write_exports
-from whisper_pipeline.lib.records import Diarization, Transcript
+from whisper_pipeline.lib.previews import image_markdown, speaker_timeline_png, transcript_markdown
+from whisper_pipeline.lib.records import Diarization, Segment, SpeakerTurn, Transcript
 from whisper_pipeline.lib.speakers import assign_speakers
 from whisper_pipeline.lib.warehouse import segment_rows, word_rows
 from whisper_pipeline.partitions import recordings_partitions
 from whisper_pipeline.resources.storage import PipelineStorage
+
+
+def transcript_view(
+    segments: Sequence[Segment],
+    turns: Sequence[SpeakerTurn],
+    duration_s: float,
+    exports: Mapping[str, Path],
+) -> dict[str, object]:
+    """The partition page's view of a transcript: the text with speakers and times, a speaker
+    timeline, and the export files (also after a speaker is renamed)."""
+    metadata: dict[str, object] = {
+        "transcript": MetadataValue.md(transcript_markdown(segments, duration_s, exports)),
+    }
+    if turns:
+        png = speaker_timeline_png(turns, duration_s)
+        metadata["speaker_timeline"] = MetadataValue.md(image_markdown(png, "speaker timeline"))
+    metadata["speakers"] = ", ".join(sorted({s.speaker for s in segments if s.speaker})) or "none"
+    metadata["segments"] = MetadataValue.int(len(segments))
+    metadata.update(
+        {f"export_{kind}": MetadataValue.path(str(path)) for kind, path in exports.items()}
+    )
+    return metadata
 
 
 @asset(
@@ -46,13 +72,7 @@ def speaker_transcript(
             segments,
             diarization.turns,
         )
-        metadata: dict[str, object] = {
-            f"export_{kind}": MetadataValue.path(str(path)) for kind, path in exports.items()
-        }
-        metadata["speakers"] = (
-            ", ".join(sorted({s.speaker for s in segments if s.speaker})) or "none"
-        )
-        metadata["segments"] = MetadataValue.int(len(segments))
+        metadata = transcript_view(segments, diarization.turns, transcript.duration_s, exports)
         if diarization.skipped:
             metadata["note"] = "no speakers: diarization was skipped"
         checks = speaker_transcript_checks(diarization, segments)

@@ -10,6 +10,7 @@ from typing import Any
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
+    AssetObservation,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -33,6 +34,7 @@ from whisper_pipeline.tags import (
     TAG_STEP_STARTED,
     TAG_UPDATED,
     TAG_WORKER,
+    time_tag,
 )
 
 progress_log = logging.getLogger("whisper_pipeline.progress")
@@ -54,8 +56,8 @@ class StepState:
 def progress_tags(snapshot: ProgressSnapshot) -> dict[str, str]:
     tags = {
         TAG_STEP: snapshot.step,
-        TAG_STEP_STARTED: f"{snapshot.started_at:.0f}",
-        TAG_UPDATED: f"{snapshot.updated_at:.0f}",
+        TAG_STEP_STARTED: time_tag(snapshot.started_at),
+        TAG_UPDATED: time_tag(snapshot.updated_at),
         TAG_PROGRESS: snapshot.describe(),
     }
     if snapshot.segments is not None:
@@ -146,6 +148,29 @@ def _record_safely(
         context.log.exception("could not record the failure of %s in the warehouse", state.step)
 
 
+def _show_on_partition(
+    context: AssetExecutionContext, state: StepState, message: str, error: BaseException
+) -> None:
+    """The failure as an observation of the asset's partition, with the message as its
+    description: the asset's Events tab shows why, without opening the run's logs. (Dagster's
+    own failed-materialization events are not stored by the open-source event log.)"""
+    try:
+        context.log_event(
+            AssetObservation(
+                asset_key=context.asset_key,
+                partition=state.recording_id,
+                description=message,
+                metadata={
+                    "step": state.step,
+                    "error_type": type(error).__name__,
+                    "run_id": MetadataValue.dagster_run(context.run.run_id),
+                },
+            )
+        )
+    except Exception:
+        context.log.exception("could not show the failure of %s on its partition", state.step)
+
+
 def _do_not_retry(context: AssetExecutionContext, error: PipelineError) -> None:
     """The input itself is at fault (not decodable, empty, no audio stream, a bad setting):
     running again gives the same failure, so Dagster's run retries leave this run alone."""
@@ -179,11 +204,13 @@ def recording_step(
         # terminated from the UI, SIGTERM or Ctrl+C: say where it stopped, then let it unwind
         message = interrupted_message(step, state.segments)
         _record_safely(context, storage, state, message, interrupt)
+        _show_on_partition(context, state, message, interrupt)
         free_memory_logged(f"{step} interrupted", full=True)
         raise
     except Exception as error:
         failure = StepFailure(step, error, state.segments)
         _record_safely(context, storage, state, str(failure), error)
+        _show_on_partition(context, state, str(failure), error)
         if isinstance(error, PipelineError):
             _do_not_retry(context, error)
         free_memory_logged(f"{step} failed", full=True)

@@ -167,6 +167,40 @@ def load_audio(path: Path) -> np.ndarray:
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
 
+def read_spans(path: Path, spans: list[tuple[float, float]]) -> np.ndarray:
+    """The samples of `spans` (seconds, in order) joined, decoding the file once as a stream:
+    a few seconds of a long recording without holding all of it."""
+    wanted = [(round(start * SAMPLE_RATE), round(end * SAMPLE_RATE)) for start, end in spans]
+    pieces, offset = [], 0
+    for chunk in iter_chunks(path, chunk_s=60.0):
+        for start, end in wanted:
+            low, high = max(start, offset), min(end, offset + len(chunk))
+            if low < high:
+                pieces.append(chunk[low - offset : high - offset])
+        offset += len(chunk)
+        if wanted and offset >= wanted[-1][1]:
+            break
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+
+
+def write_wav(path: Path, samples: np.ndarray) -> None:
+    """16 kHz mono 16-bit PCM, written under a temporary name and renamed."""
+    import wave
+
+    from whisper_pipeline.lib.fileio import replace_atomic
+
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+
+    def write(tmp: Path) -> None:
+        with wave.open(str(tmp), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(SAMPLE_RATE)
+            out.writeframes(pcm)
+
+    replace_atomic(Path(path), write)
+
+
 @dataclass(frozen=True)
 class AudioWindow:
     """A piece of a recording and where it starts, in seconds from the recording's start."""

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from whisper_pipeline.tags import TAG_SEGMENTS, TAG_STEP, TAG_UPDATED
+from whisper_pipeline.tags import TAG_SEGMENTS, TAG_STEP, TAG_UPDATED, read_time_tag
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +135,10 @@ def describe_progress(tags: Mapping[str, str], now: float | None = None) -> str:
         where = "before its first step"
     else:
         where = f"in step {step}" + (f" ({segments} segments)" if segments is not None else "")
-    try:
-        age = (time.time() if now is None else now) - float(tags[TAG_UPDATED])
-    except (KeyError, ValueError):
+    updated = read_time_tag(tags.get(TAG_UPDATED))
+    if updated is None:
         return where
+    age = (time.time() if now is None else now) - updated
     return f"{where}; last update {format_duration(age)} ago"
 
 

@@ -73,11 +73,12 @@ class VoiceEncoder:
         return result
 
 
-def speaker_speech(
-    audio: np.ndarray, turns: Sequence[SpeakerTurn], max_seconds: float = 60.0
-) -> dict[str, np.ndarray]:
-    """Each speaker's speech where nobody else speaks, at most `max_seconds` of it (spread over
-    the recording), so a vector costs the same for a 5-minute and a 5-hour recording."""
+def solo_spans(
+    turns: Sequence[SpeakerTurn], max_seconds: float = 60.0
+) -> dict[str, list[tuple[float, float]]]:
+    """Each speaker's stretches where nobody else speaks, cut to at most `max_seconds` in all
+    (spread over the recording), so a vector costs the same for a 5-minute and a 5-hour
+    recording."""
     bounds = sorted({t for turn in turns for t in (turn.start_s, turn.end_s)})
     alone: dict[str, list[tuple[float, float]]] = {}
     for start, end in zip(bounds, bounds[1:], strict=False):
@@ -85,13 +86,22 @@ def speaker_speech(
         speaking = {turn.speaker for turn in turns if turn.start_s <= middle < turn.end_s}
         if len(speaking) == 1:
             alone.setdefault(speaking.pop(), []).append((start, end))
-    speech: dict[str, np.ndarray] = {}
-    for speaker, spans in alone.items():
-        total = sum(end - start for start, end in spans)
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for speaker, stretches in alone.items():
+        total = sum(end - start for start, end in stretches)
         keep = min(1.0, max_seconds / total) if total else 1.0
+        spans[speaker] = [(start, start + (end - start) * keep) for start, end in stretches]
+    return spans
+
+
+def speaker_speech(
+    audio: np.ndarray, turns: Sequence[SpeakerTurn], max_seconds: float = 60.0
+) -> dict[str, np.ndarray]:
+    """Each speaker's solo speech (solo_spans), when there is at least a quarter second."""
+    speech: dict[str, np.ndarray] = {}
+    for speaker, spans in solo_spans(turns, max_seconds).items():
         pieces = [
-            audio[round(start * SAMPLE_RATE) : round((start + (end - start) * keep) * SAMPLE_RATE)]
-            for start, end in spans
+            audio[round(start * SAMPLE_RATE) : round(end * SAMPLE_RATE)] for start, end in spans
         ]
         joined = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
         if len(joined) >= SAMPLE_RATE // 4:
@@ -145,6 +155,27 @@ def voice_samples(folder: Path) -> dict[str, list[Path]]:
             name = match.group("name") if match else path.stem
         samples.setdefault(name, []).append(path)
     return samples
+
+
+def folder_fingerprint(folder: str | Path | None) -> tuple:
+    """What the voices folder holds (names, sizes, times): a loaded library is stale when it
+    changes, e.g. after a speaker was named and their voice added."""
+    if not folder or not Path(folder).is_dir():
+        return ()
+    return tuple(
+        (str(path.relative_to(folder)), path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(Path(folder).rglob("*"))
+        if path.is_file()
+    )
+
+
+def voice_folder_name(name: str) -> str:
+    """A person's name as a folder of the voices library (no path separators, no dot first)."""
+    cleaned = " ".join(name.replace("/", " ").replace("\\", " ").split())
+    cleaned = cleaned.lstrip(". ")
+    if not cleaned:
+        raise ConfigurationError(f"{name!r} cannot name a voice")
+    return cleaned
 
 
 def load_voice_library(folder: Path, encoder: VoiceEncoder) -> VoiceLibrary:

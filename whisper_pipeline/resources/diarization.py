@@ -18,6 +18,7 @@ from whisper_pipeline.lib.records import Diarization, SpeakerTurn
 from whisper_pipeline.lib.voices import (
     VoiceEncoder,
     VoiceLibrary,
+    folder_fingerprint,
     load_voice_library,
     name_speakers,
     speaker_vectors,
@@ -149,6 +150,7 @@ class SpeakerDiarizer(CachedModelResource):
             self.resolved_device(),
             self.cache_dir,
             self.voices_dir,
+            folder_fingerprint(self.voices_dir),  # a voice added by a rename is recognised
         )
 
     def load_model(self) -> LoadedDiarizer:

@@ -32,7 +32,13 @@ from whisper_pipeline.jobs import PROCESS_RECORDING
 from whisper_pipeline.lib.progress import describe_progress
 from whisper_pipeline.resources.storage import PipelineStorage
 from whisper_pipeline.run_health import record_run_failure, settle_dead_runs
-from whisper_pipeline.tags import PARTITION_TAG, TAG_SEGMENTS, TAG_STEP, TAG_UPDATED
+from whisper_pipeline.tags import (
+    PARTITION_TAG,
+    TAG_SEGMENTS,
+    TAG_STEP,
+    TAG_UPDATED,
+    read_time_tag,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +63,9 @@ def _int(value: str | None) -> int | None:
 
 
 def _last_update(instance: DagsterInstance, run: DagsterRun) -> float | None:
-    updated = run.tags.get(TAG_UPDATED)
+    updated = read_time_tag(run.tags.get(TAG_UPDATED))
     if updated is not None:
-        return float(updated)
+        return updated
     record = instance.get_run_record_by_id(run.run_id)
     return record.start_time if record and record.start_time else None
 

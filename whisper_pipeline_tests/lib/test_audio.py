@@ -66,3 +66,17 @@ def test_quietest_point_prefers_a_pause_over_a_gap_between_words():
     signal[8000:8960] = 0.0  # 60 ms between two words: not a place to cut
     signal[32000:38400] = 0.001  # 400 ms pause between sentences
     assert 32000 <= quietest_point(signal) <= 38400
+
+
+def test_spans_read_as_a_stream_equal_the_same_slices_of_the_whole(sample_call, tmp_path):
+    from whisper_pipeline.lib.audio import SAMPLE_RATE, load_audio, read_spans, write_wav
+
+    whole = load_audio(sample_call)
+    spans = [(1.0, 2.5), (10.0, 10.25), (29.0, 31.0)]  # the last runs past the end
+    expected = np.concatenate(
+        [whole[round(a * SAMPLE_RATE) : round(b * SAMPLE_RATE)] for a, b in spans]
+    )
+    assert np.array_equal(read_spans(sample_call, spans), expected)
+    clip = tmp_path / "clip.wav"
+    write_wav(clip, expected)
+    assert np.allclose(load_audio(clip), expected, atol=1 / 16_000)

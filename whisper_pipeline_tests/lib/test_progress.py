@@ -44,6 +44,15 @@ def test_a_failing_sink_never_fails_the_work_and_others_still_get_updates(caplog
     assert "progress sink" in caplog.text
 
 
+def test_time_tags_read_as_people_do_and_back():
+    from whisper_pipeline.tags import read_time_tag, time_tag
+
+    assert time_tag(1_764_000_000) == "2025-11-24T16:00:00Z"
+    assert read_time_tag(time_tag(1_764_000_000)) == 1_764_000_000
+    assert read_time_tag("1764000000") == 1_764_000_000  # runs of earlier versions
+    assert read_time_tag("soon") is None and read_time_tag(None) is None
+
+
 def test_format_duration():
     assert [format_duration(s) for s in (5, 65, 3725, None)] == ["5s", "1m05s", "1h02m", "?"]
 
@@ -60,6 +69,8 @@ def test_progress_tags_describe_where_a_run_is():
         describe_progress(tags, now=1960)
         == "in step transcribe (45 segments); last update 16m00s ago"
     )
+    iso = {**tags, "whisper/progress_updated_at": "1970-01-01T00:16:40Z"}  # what steps write
+    assert describe_progress(iso, now=1960) == describe_progress(tags, now=1960)
     assert describe_progress({"whisper/step": "diarization"}) == "in step diarization"
     assert describe_progress({}) == "before its first step"
     assert (

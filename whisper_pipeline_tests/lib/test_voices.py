@@ -41,3 +41,23 @@ def test_speaker_speech_takes_solo_speech_only():
     speech = speaker_speech(audio, turns)
     assert len(speech["A"]) == 16_000 * 5 and len(speech["B"]) == 16_000 * 4
     assert speech["B"][0] == 16_000 * 6  # B alone starts where A stops
+
+
+def test_a_folder_for_a_name_never_leaves_the_voices_folder():
+    from whisper_pipeline.lib.voices import voice_folder_name
+
+    assert voice_folder_name("Ana Lopez") == "Ana Lopez"
+    assert voice_folder_name("../etc/Ana") == "etc Ana"
+    with pytest.raises(ConfigurationError):
+        voice_folder_name(" / ")
+
+
+def test_the_voices_fingerprint_changes_when_a_sample_is_added(tmp_path):
+    from whisper_pipeline.lib.voices import folder_fingerprint
+
+    (tmp_path / "Alice.wav").write_bytes(b"x")
+    before = folder_fingerprint(tmp_path)
+    (tmp_path / "Bob").mkdir()
+    (tmp_path / "Bob" / "call.wav").write_bytes(b"y")
+    assert folder_fingerprint(tmp_path) != before
+    assert folder_fingerprint(None) == () == folder_fingerprint(tmp_path / "missing")
