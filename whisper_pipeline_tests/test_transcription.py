@@ -133,3 +133,23 @@ def test_silent_windows_are_skipped_and_quiet_speech_is_not():
     quiet_speech = np.zeros(16000, dtype=np.float32)
     quiet_speech[8000:8400] = 0.02  # a short word at -34 dBFS
     assert not is_silent(quiet_speech)
+
+
+def test_a_chunk_that_loops_is_decoded_again_with_temperature_fallback(asr, tmp_path):
+    """A synthetic meeting on which WhisperX's batched greedy decoding loops ('The board meets
+    the board' for 27 s): the looping chunks are decoded again the way plain faster-whisper
+    decodes, and the transcript comes out without a repetition loop, its text kept."""
+    from whisper_pipeline.lib.quality import repetition_loops
+    from whisper_pipeline.samples import write_meeting_set
+
+    *_, meeting = write_meeting_set(tmp_path, 3, seed=7)  # meeting_007_02_2spk
+    reference = meeting.with_suffix(".txt").read_text()
+    with asr.borrow() as whisper:
+        duration = probe(meeting).duration_s
+        windows = list(transcribe_windows(whisper.model, iter_windows(meeting), duration, None, 8))
+    segments = [s for w in windows for s in w.segments]
+    assert sum(w.redecoded for w in windows) >= 1
+    assert repetition_loops(segments) == [], repetition_loops(segments)
+    hypothesis = " ".join(s.text for s in segments)
+    assert jiwer.wer(normalise(reference), normalise(hypothesis)) < 0.8
+    assert segments[-1].end_s > 75.0  # the text reaches the end of the meeting

@@ -188,6 +188,11 @@ def repetition_loops(segments: Sequence[Segment]) -> list[Loop]:
     return sorted(loops, key=lambda loop: loop.start_s)
 
 
+def text_loops(text: str) -> bool:
+    """Whether one piece of transcribed text is a repetition loop (as repetition_loops says)."""
+    return bool(repetition_loops([Segment(0.0, 0.0, text)]))
+
+
 def truncated_by(container_s: float, decoded_s: float) -> float:
     """Seconds the container promises beyond what decodes (0 when within tolerance)."""
     missing = container_s - decoded_s

@@ -21,6 +21,7 @@ import numpy as np
 from whisper_pipeline.lib.audio import SAMPLE_RATE, AudioWindow
 from whisper_pipeline.lib.language import windows_by_language
 from whisper_pipeline.lib.model_cache import free_memory_logged
+from whisper_pipeline.lib.quality import MAX_COMPRESSION_RATIO, compression_ratio, text_loops
 from whisper_pipeline.lib.records import Segment, Word, shifted
 
 log = logging.getLogger(__name__)
@@ -309,6 +310,49 @@ class TranscribedWindow:
     language: str
     probability: float | None
     segments: list[Segment]
+    redecoded: int = 0  # chunks whose looping text was decoded again
+
+
+# Whisper's fallback: decode again at rising temperatures while the text compresses like a loop
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def redecode_loops(
+    whisper_model: Any, audio: np.ndarray, chunks: list[dict], language: str | None
+) -> tuple[list[dict], int]:
+    """WhisperX decodes chunks in batches, greedily and without Whisper's temperature fallback,
+    so a chunk can come out as one phrase repeated for its whole length. Such a chunk is decoded
+    again by faster-whisper's own sequential decoder, which falls back to higher temperatures
+    while the text compresses more than 2.4x and is not conditioned on the looping text; the
+    chunk keeps whichever text loops less. Returns the chunks and how many were decoded again."""
+    fixed, count = [], 0
+    for chunk in chunks:
+        text = chunk["text"]
+        if not text_loops(text):
+            fixed.append(chunk)
+            continue
+        piece = audio[int(chunk["start"] * SAMPLE_RATE) : int(chunk["end"] * SAMPLE_RATE)]
+        segments, _ = whisper_model.transcribe(
+            piece,
+            language=language,
+            beam_size=5,
+            temperature=list(FALLBACK_TEMPERATURES),
+            compression_ratio_threshold=MAX_COMPRESSION_RATIO,
+            condition_on_previous_text=False,
+            vad_filter=False,
+        )
+        again = " ".join(segment.text.strip() for segment in segments).strip()
+        if again and compression_ratio(again) < compression_ratio(text):
+            log.info(
+                "chunk %.1f-%.1fs looped (%r...): decoded again with temperature fallback",
+                chunk["start"],
+                chunk["end"],
+                text[:60],
+            )
+            chunk = {**chunk, "text": " " + again}
+            count += 1
+        fixed.append(chunk)
+    return fixed, count
 
 
 def transcribe_windows(
@@ -355,7 +399,9 @@ def transcribe_windows(
                 progress_callback=window_progress,
             )
         window_language = window_language or result["language"]
-        chunks = result["segments"]
+        chunks, redecoded = redecode_loops(
+            pipeline.model, window.samples, result["segments"], window_language
+        )
         if alignment is not None and window_language == alignment.metadata.get("language"):
             chunks = [c for c in chunks if c["text"].strip()]
             words = wav2vec2_word_timestamps(alignment, window.samples, chunks)
@@ -394,5 +440,8 @@ def transcribe_windows(
         )
         _report(on_progress, min(window.end_s, duration_s), segments_so_far)
         yield TranscribedWindow(
-            window_language or "unknown", detected.probability if detected else None, segments
+            window_language or "unknown",
+            detected.probability if detected else None,
+            segments,
+            redecoded,
         )
