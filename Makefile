@@ -13,9 +13,10 @@ demo: setup
 test: setup
 	bash scripts/test.sh
 
-# the inner loop: pure lib/ code and the code location's shape (no daemon, worker or broker; ~40 s)
+# the inner loop: the unit tier, pure lib/ code and the code location's shape (no model loaded
+# by a step, no daemon, worker or broker; under a minute). `-m integration` / `-m system`: the others
 test-fast: setup
-	$(VENV)/bin/python -m pytest -p no:cacheprovider whisper_pipeline_tests/lib whisper_pipeline_tests/test_defs.py
+	$(VENV)/bin/python -m pytest -p no:cacheprovider -m unit
 
 ui: setup
 	$(VENV)/bin/whisper-pipeline ui

@@ -10,7 +10,7 @@ monitoring on a daemon handles the first through the run launcher; commands with
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
 
@@ -25,6 +25,7 @@ from whisper_pipeline.tags import (
     TAG_LAUNCHED_BY_PID_START,
     TAG_SEGMENTS,
     TAG_STEP,
+    own_tags,
 )
 
 log = logging.getLogger(__name__)
@@ -83,12 +84,12 @@ def record_run_failure(
     recording_id = run.tags.get(PARTITION_TAG)
     if storage is None or not recording_id or succeeded_since(instance, run):
         return False
-    segments = run.tags.get(TAG_SEGMENTS, "")
+    segments = own_tags(run).get(TAG_SEGMENTS, "")
     try:
         record_failure(
             storage,
             recording_id,
-            run.tags.get(TAG_STEP) or step_if_unknown,
+            own_tags(run).get(TAG_STEP) or step_if_unknown,
             message,
             error_type,
             run.run_id,
@@ -98,6 +99,18 @@ def record_run_failure(
         log.exception("could not record the failure of run %s", run.run_id)
         return False
     return True
+
+
+def _runs(
+    instance: DagsterInstance, run_ids: Iterable[str] | None, status: DagsterRunStatus
+) -> Sequence[DagsterRun]:
+    """The given runs, or every per-recording run, in `status`."""
+    filters = RunsFilter(
+        run_ids=list(run_ids) if run_ids is not None else None,
+        job_name=None if run_ids is not None else PROCESS_RECORDING,
+        statuses=[status],
+    )
+    return instance.get_runs(filters)
 
 
 def fail_runs_with_dead_workers(
@@ -111,13 +124,8 @@ def fail_runs_with_dead_workers(
     launcher = instance.run_launcher
     if not launcher.supports_check_run_worker_health:
         return []
-    filters = RunsFilter(
-        run_ids=list(run_ids) if run_ids is not None else None,
-        job_name=None if run_ids is not None else PROCESS_RECORDING,
-        statuses=[DagsterRunStatus.STARTED],
-    )
     failed = []
-    for run in instance.get_runs(filters):
+    for run in _runs(instance, run_ids, DagsterRunStatus.STARTED):
         health = launcher.check_run_worker_health(run)
         if health.status != WorkerStatus.FAILED:
             continue
@@ -139,18 +147,14 @@ def finish_canceling_runs_with_dead_workers(
     worker_gone = getattr(instance.run_launcher, "worker_gone", None)
     if worker_gone is None:
         return []
-    filters = RunsFilter(
-        run_ids=list(run_ids) if run_ids is not None else None,
-        job_name=None if run_ids is not None else PROCESS_RECORDING,
-        statuses=[DagsterRunStatus.CANCELING],
-    )
     finished = []
-    for run in instance.get_runs(filters):
+    for run in _runs(instance, run_ids, DagsterRunStatus.CANCELING):
         why = worker_gone(run) or _task_ended(instance, run)
         current = instance.get_run_by_id(run.run_id) if why else None
         if current is None or current.status != DagsterRunStatus.CANCELING:
             continue
-        message = interrupted_message(run.tags.get(TAG_STEP), run.tags.get(TAG_SEGMENTS))
+        tags = own_tags(run)
+        message = interrupted_message(tags.get(TAG_STEP), tags.get(TAG_SEGMENTS))
         instance.report_run_canceled(current, message=f"{message}; {why}")
         record_run_failure(instance, storage, current, message, "Interrupted")
         finished.append(run.run_id)
@@ -165,13 +169,13 @@ def record_interrupted_steps(instance: DagsterInstance, run_ids: Iterable[str], 
     for run in instance.get_runs(
         RunsFilter(run_ids=list(run_ids), statuses=[DagsterRunStatus.CANCELED])
     ):
-        step, recording_id = run.tags.get(TAG_STEP), run.tags.get(PARTITION_TAG)
+        step, recording_id = own_tags(run).get(TAG_STEP), run.tags.get(PARTITION_TAG)
         if (
             step
             and recording_id
             and not storage.warehouse.has_failure(recording_id, step, run.run_id)
         ):
-            message = interrupted_message(step, run.tags.get(TAG_SEGMENTS))
+            message = interrupted_message(step, own_tags(run).get(TAG_SEGMENTS))
             record_run_failure(instance, storage, run, message, "Interrupted")
 
 

@@ -21,6 +21,28 @@ from whisper_pipeline.samples import DEMO_CONVERSATION, pyannote_sample_dir, syn
 REPO = Path(__file__).resolve().parents[1]
 
 
+SYSTEM_TESTS = {
+    "test_cli.py",
+    "test_deploy.py",
+    "test_killed_command.py",
+    "test_postgres.py",
+    "test_inbox_daemon.py",
+    "test_run_monitor.py",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test's tier, from where it lives (pyproject.toml lists the markers)."""
+    for item in items:
+        path = Path(str(item.path))
+        if path.parent.name == "lib" or path.name == "test_defs.py":
+            item.add_marker(pytest.mark.unit)
+        elif path.name in SYSTEM_TESTS:
+            item.add_marker(pytest.mark.system)
+        else:
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def sample_call() -> Path:
     return pyannote_sample_dir() / "sample.wav"

@@ -18,11 +18,10 @@ from whisper_pipeline.assets.diarization import diarization as diarization_asset
 from whisper_pipeline.assets.speaker_transcript import (
     speaker_transcript as speaker_transcript_asset,
 )
-from whisper_pipeline.assets.step import ASSET_OWNERS, hand_on, handed_over, recording_step
+from whisper_pipeline.assets.step import PER_RECORDING, hand_on, handed_over, recording_step
 from whisper_pipeline.assets.transcript import transcript as transcript_asset
 from whisper_pipeline.lib.analytics import compute_stats
 from whisper_pipeline.lib.records import Diarization, Segment, Transcript
-from whisper_pipeline.partitions import recordings_partitions
 from whisper_pipeline.resources.storage import PipelineStorage
 
 # The per-speaker table on the partition page: the columns of the speaker_stats view.
@@ -42,10 +41,8 @@ SPEAKER_TABLE = TableSchema(
 
 @asset(
     deps=[transcript_asset, diarization_asset, speaker_transcript_asset],
-    partitions_def=recordings_partitions,
-    group_name="recordings",
+    **PER_RECORDING,
     kinds={"duckdb", "parquet"},
-    owners=ASSET_OWNERS,
     check_specs=[TOTALS_ADD_UP],
     description="Per-speaker analytics in the warehouse's speaker_stats view; silence ratio in recordings.",
 )
@@ -53,9 +50,9 @@ def recording_analytics(
     context: AssetExecutionContext,
     storage: PipelineStorage,
 ) -> MaterializeResult:
-    transcript: Transcript = handed_over(context, storage, "transcript")
-    diarization: Diarization = handed_over(context, storage, "diarization")
-    speaker_transcript: list[Segment] = handed_over(context, storage, "speaker_transcript")
+    transcript: Transcript = handed_over(context, storage, transcript_asset)
+    diarization: Diarization = handed_over(context, storage, diarization_asset)
+    speaker_transcript: list[Segment] = handed_over(context, storage, speaker_transcript_asset)
     with recording_step(context, storage, "recording_analytics") as step:
         stats = compute_stats(transcript.duration_s, speaker_transcript, diarization.turns)
         warehouse = storage.warehouse

@@ -4,13 +4,17 @@ voices the voices folder knows; or a clear note that diarization was switched of
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from whisper_pipeline.assets.metadata import RecordingFacts, recording_metadata
-from whisper_pipeline.assets.step import ASSET_OWNERS, hand_on, handed_over, recording_step
-from whisper_pipeline.assets.transcript import _still_there
+from whisper_pipeline.assets.metadata import recording_metadata
+from whisper_pipeline.assets.step import (
+    PER_RECORDING,
+    hand_on,
+    handed_over,
+    recording_step,
+    source_file,
+)
 from whisper_pipeline.lib.audio import load_audio
-from whisper_pipeline.lib.records import Diarization
+from whisper_pipeline.lib.records import Diarization, RecordingFacts
 from whisper_pipeline.lib.warehouse import embedding_rows, turn_rows
-from whisper_pipeline.partitions import recordings_partitions
 from whisper_pipeline.resources.diarization import DISABLED, SpeakerCounts, SpeakerDiarizer
 from whisper_pipeline.resources.storage import PipelineStorage
 
@@ -25,10 +29,8 @@ class DiarizationConfig(Config):
 
 @asset(
     deps=[recording_metadata],
-    partitions_def=recordings_partitions,
-    group_name="recordings",
+    **PER_RECORDING,
     kinds={"pyannote"},
-    owners=ASSET_OWNERS,
     pool="gpu",
     description="Speaker turns (offline bundled models by default, or a pretrained pyannote pipeline), a voice vector per speaker, named voices.",
 )
@@ -38,13 +40,13 @@ def diarization(
     storage: PipelineStorage,
     diarizer: SpeakerDiarizer,
 ) -> MaterializeResult:
-    facts: RecordingFacts = handed_over(context, storage, "recording_metadata")
+    facts: RecordingFacts = handed_over(context, storage, recording_metadata)
     with recording_step(context, storage, "diarization", facts.duration_s) as step:
         cache = "not used"
         if diarizer.resolved_backend() == "none":
             result = Diarization(backend="none", skipped_reason=DISABLED)
         else:
-            path = _still_there(storage, facts)
+            path = source_file(storage, facts)
             counts = SpeakerCounts(config.num_speakers, config.min_speakers, config.max_speakers)
             with diarizer.borrow() as loaded:
                 result = diarizer.diarize(

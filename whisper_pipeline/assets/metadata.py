@@ -1,35 +1,18 @@
 """Step 1: what the recording is (ffprobe facts, content hash); rejects what is not audio."""
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from whisper_pipeline.assets.step import ASSET_OWNERS, hand_on, recording_step
+from whisper_pipeline.assets.step import PER_RECORDING, hand_on, recording_step
 from whisper_pipeline.lib.audio import probe
-from whisper_pipeline.partitions import recordings_partitions
+from whisper_pipeline.lib.records import RecordingFacts
 from whisper_pipeline.resources.storage import PipelineStorage
 
 
-@dataclass(frozen=True)
-class RecordingFacts:
-    recording_id: str
-    source_path: str
-    content_sha256: str
-    size_bytes: int
-    mtime_ns: int
-    duration_s: float
-    codec: str
-    sample_rate_hz: int
-    channels: int
-    container: str
-
-
 @asset(
-    partitions_def=recordings_partitions,
-    group_name="recordings",
+    **PER_RECORDING,
     kinds={"ffmpeg"},
-    owners=ASSET_OWNERS,
     description="ffprobe facts of the recording; fails with a clear message when it is not decodable audio.",
 )
 def recording_metadata(

@@ -6,6 +6,22 @@ from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
+class RecordingFacts:
+    """What step 1 found out about the file (ffprobe facts, content hash)."""
+
+    recording_id: str
+    source_path: str
+    content_sha256: str
+    size_bytes: int
+    mtime_ns: int
+    duration_s: float
+    codec: str
+    sample_rate_hz: int
+    channels: int
+    container: str
+
+
+@dataclass(frozen=True)
 class Word:
     start_s: float
     end_s: float
