@@ -61,7 +61,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with stop_on_signals() as stop, local_worker(instance, logs, args.workers) as worker:
         try:
             _report_settled(instance, settle_dead_runs(instance, storage))
-            entries = runner.register(instance, storage.registry, paths)
+            entries = runner.register(instance, storage.registry, paths, storage.warehouse)
             print(f"{len(entries)} recording(s) registered in {pipeline_home}")
             # runs our own worker executes name this command: if it is killed, the next
             # command cancels those nobody will start
@@ -98,7 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             return 128 + stop.signal
     if any(o.status == "succeeded" for o in outcomes):
-        _refresh_summaries(instance, pipeline_home)
+        _refresh_summaries(instance, storage)
     storage.warehouse.refresh_database()
     _print_summary(storage, [o.recording_id for o in outcomes])
     failed = [o for o in outcomes if o.status == "failed"]
@@ -113,22 +113,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 HEALTH_CHECK_S = 5.0
 
 
-def _refresh_summaries(instance, pipeline_home: Path) -> None:
-    """daily_totals follows what this command processed, as a run of `refresh_summaries` (the
-    hourly schedule only ticks where the Dagster daemon runs). A failure here is reported and
-    leaves the recordings' results as they are."""
-    from whisper_pipeline.definitions import defs
+def _refresh_summaries(instance, storage) -> None:
+    """daily_totals follows what this command processed (the hourly schedule only ticks where
+    the Dagster daemon runs): recomputed here and recorded as its materialization, so the UI
+    shows it fresh. A failure here is reported and leaves the recordings' results as they are."""
+    from dagster import AssetMaterialization
 
-    config = {"resources": {"storage": {"config": {"home_dir": str(pipeline_home)}}}}
+    from whisper_pipeline.assets.summaries import refresh_daily_totals
+
     try:
-        result = defs.resolve_job_def("refresh_summaries").execute_in_process(
-            run_config=config, instance=instance, raise_on_error=False
+        metadata = refresh_daily_totals(storage)
+        instance.report_runless_asset_event(
+            AssetMaterialization(
+                "daily_totals", description="refreshed by whisper-pipeline run", metadata=metadata
+            )
         )
     except Exception as error:
         print(f"daily_totals not refreshed: {error}", file=sys.stderr)
-        return
-    if not result.success:
-        print(f"daily_totals not refreshed: see run {result.run_id}", file=sys.stderr)
 
 
 def _report_settled(instance, run_ids: list[str]) -> None:
@@ -180,13 +181,13 @@ class _RunFollower:
     def show_progress(self) -> None:
         from dagster import DagsterRunStatus, RunsFilter
 
-        from whisper_pipeline.tags import TAG_PROGRESS
+        from whisper_pipeline.tags import TAG_PROGRESS, own_tags
 
         runs = self.instance.get_runs(
             RunsFilter(run_ids=list(self.names), statuses=[DagsterRunStatus.STARTED])
         )
         for run in runs:
-            line = run.tags.get(TAG_PROGRESS)
+            line = own_tags(run).get(TAG_PROGRESS)
             if line and self.shown.get(run.run_id) != line:
                 self.shown[run.run_id] = line
                 print(f"    {self.names[run.run_id]}: {line}", file=sys.stderr, flush=True)
@@ -369,7 +370,12 @@ def cmd_speakers_rename(args: argparse.Namespace) -> int:
     storage = _storage(pipeline_home)
     try:
         renamed = rename_speaker(
-            storage, args.recording, args.speaker, args.name, _voices_dir(args.voices_dir)
+            storage,
+            args.recording,
+            args.speaker,
+            args.name,
+            _voices_dir(args.voices_dir),
+            _subtitle_style(),
         )
     except RenameError as error:
         print(f"rename refused: {error}", file=sys.stderr)
@@ -388,6 +394,14 @@ def cmd_speakers_rename(args: argparse.Namespace) -> int:
     else:
         print(f"voice not remembered: {renamed.voice_note}")
     return 0
+
+
+def _subtitle_style():
+    """The subtitle layout of the settings file (defaults when it sets none)."""
+    from whisper_pipeline.resources.subtitles import SubtitleSettings
+    from whisper_pipeline.settings import load_resource_settings
+
+    return SubtitleSettings(**load_resource_settings().get("subtitles", {})).style()
 
 
 def _voices_dir(given: str | None) -> str | None:
@@ -532,6 +546,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     """Open the Dagster UI (webserver and daemon) on the same instance the CLI uses, with a run
     worker beside it when the instance uses the embedded broker."""
+    import os
     import subprocess
 
     from whisper_pipeline.local_worker import local_worker
@@ -539,19 +554,21 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     pipeline_home = home.resolve_home(args.home)
     instance = _instance(pipeline_home)
+    workspace = Path("workspace.yaml").resolve()
     target = (
-        ["-w", "workspace.yaml"]
-        if Path("workspace.yaml").exists()
-        else ["-m", "whisper_pipeline.definitions"]
+        ["-w", str(workspace)] if workspace.exists() else ["-m", "whisper_pipeline.definitions"]
     )
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", *target, "-h", args.host, "-p", str(args.port)]
+    # dagster dev warns that a dagster.yaml in its working folder (the repository's template)
+    # is ignored: it runs in the instance's own folder, whose dagster.yaml it does use
+    dagster_home = os.environ["DAGSTER_HOME"]
     _report_settled(instance, settle_dead_runs(instance, _storage(pipeline_home)))
     with local_worker(instance, pipeline_home / "logs") as worker:
         if worker:
             print(f"run worker started (log: {worker.log_path})", flush=True)
         print("starting: " + " ".join(command), flush=True)
-        process = subprocess.Popen(command)
+        process = subprocess.Popen(command, cwd=dagster_home)
         try:
             return process.wait()
         except KeyboardInterrupt:  # the terminal's Ctrl+C reached dagster dev too

@@ -10,6 +10,7 @@ from whisper_pipeline.resources.alignment import WordAlignment
 from whisper_pipeline.resources.asr import WhisperASR
 from whisper_pipeline.resources.diarization import SpeakerDiarizer
 from whisper_pipeline.resources.storage import PipelineStorage
+from whisper_pipeline.resources.subtitles import SubtitleSettings
 from whisper_pipeline.schedules import refresh_summaries, refresh_summaries_hourly
 from whisper_pipeline.sensors.inbox import IntakeSettings, build_inbox_sensor
 from whisper_pipeline.sensors.run_monitor import RunMonitorSettings, run_monitor
@@ -20,6 +21,7 @@ RESOURCE_TYPES = {
     "asr": WhisperASR,
     "alignment": WordAlignment,
     "diarizer": SpeakerDiarizer,
+    "subtitles": SubtitleSettings,
     "intake": IntakeSettings,
     "run_monitor_settings": RunMonitorSettings,
 }

@@ -19,6 +19,7 @@ from pydantic import Field
 from whisper_pipeline.assets import PER_RECORDING_ASSETS
 from whisper_pipeline.resources.diarization import SpeakerDiarizer
 from whisper_pipeline.resources.storage import PipelineStorage
+from whisper_pipeline.resources.subtitles import SubtitleSettings
 from whisper_pipeline.tags import CELERY_QUEUE_TAG, CPU_QUEUE, GPU_QUEUE
 
 PROCESS_RECORDING = "process_recording"
@@ -50,11 +51,17 @@ def rename_speaker_op(
     config: RenameSpeakerConfig,
     storage: PipelineStorage,
     diarizer: SpeakerDiarizer,
+    subtitles: SubtitleSettings,
 ):
     from whisper_pipeline.speaker_names import rename_speaker, renamed_materialization
 
     renamed = rename_speaker(
-        storage, config.recording, config.speaker, config.name, diarizer.voices_dir
+        storage,
+        config.recording,
+        config.speaker,
+        config.name,
+        diarizer.voices_dir,
+        subtitles.style(),
     )
     if renamed.voice_note:
         context.log.info(f"voice not remembered: {renamed.voice_note}")

@@ -30,6 +30,7 @@ from whisper_pipeline.tags import (
     TAG_PID,
     TAG_PID_START,
     TAG_WORKER,
+    own_tags,
 )
 
 # dagster-celery registers its run task again on every launch; the warning says nothing useful
@@ -101,20 +102,20 @@ class PipelineRunLauncher(CeleryRunLauncher):
             gone = self.worker_gone(run)
             if gone:
                 return CheckRunHealthResult(
-                    WorkerStatus.FAILED, worker_died_message(run.tags, gone)
+                    WorkerStatus.FAILED, worker_died_message(own_tags(run), gone)
                 )
             return CheckRunHealthResult(WorkerStatus.RUNNING)
         result = super().check_run_worker_health(run)
         if result.status == WorkerStatus.FAILED:
             return CheckRunHealthResult(
                 WorkerStatus.FAILED,
-                worker_died_message(run.tags, f"Celery task failed: {self._task_error(run)}"),
+                worker_died_message(own_tags(run), f"Celery task failed: {self._task_error(run)}"),
             )
         if result.status == WorkerStatus.RUNNING:
             gone = self.worker_gone(run)
             if gone:
                 return CheckRunHealthResult(
-                    WorkerStatus.FAILED, worker_died_message(run.tags, gone)
+                    WorkerStatus.FAILED, worker_died_message(own_tags(run), gone)
                 )
         return result
 
@@ -132,7 +133,7 @@ class PipelineRunLauncher(CeleryRunLauncher):
         """Why the worker holding a STARTED run is known to be gone, else None. Celery keeps a
         task STARTED when the whole worker was killed; the worker's pid (same host) or a ping
         to its node name (another host) tells."""
-        tags = run.tags
+        tags = own_tags(run)
         pid = tags.get(TAG_PID)
         if pid and tags.get(TAG_HOST) == hostname():
             if not is_running(int(pid), tags.get(TAG_PID_START)):

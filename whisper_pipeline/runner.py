@@ -6,6 +6,7 @@ executed by its run launcher (a Celery worker: see launcher.py and worker.py).""
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,17 +27,21 @@ from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from whisper_pipeline.jobs import PROCESS_RECORDING
 from whisper_pipeline.lib.fileio import exclusive_lock
 from whisper_pipeline.lib.registry import RecordingRegistry, RegisteredRecording
+from whisper_pipeline.lib.warehouse import Warehouse
 from whisper_pipeline.partitions import (
     PARTITION_CHUNK,
     RECORDINGS_PARTITION,
     recording_run_tags,
 )
-from whisper_pipeline.tags import PARTITION_TAG
+from whisper_pipeline.tags import PARTITION_TAG, own_tags
 
 CODE_LOCATION = "whisper_pipeline"
 DEFINITIONS_MODULE = "whisper_pipeline.definitions"
 STATUSES = ("succeeded", "failed", "skipped")
 FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,15 +69,27 @@ def add_partitions(instance: DagsterInstance, recording_ids: Sequence[str]) -> N
 
 
 def register(
-    instance: DagsterInstance, registry: RecordingRegistry, paths: Iterable[Path]
+    instance: DagsterInstance,
+    registry: RecordingRegistry,
+    paths: Iterable[Path],
+    warehouse: Warehouse | None = None,
 ) -> list[RegisteredRecording]:
-    """Register each file and add its recording id as a partition (once)."""
+    """Register each file and add its recording id as a partition (once). A file registered
+    earlier while it was still being copied is superseded: its rows leave `warehouse`."""
     known = registry.ids()
     entries: list[RegisteredRecording] = []
     for path in paths:
         entry = registry.register(path, known_ids=known)
         if entry.recording_id not in known:
             known.append(entry.recording_id)
+        for old in entry.supersedes:
+            log.warning(
+                "%s: the earlier version %s was only part of this file: taken out of the views",
+                entry.source_name,
+                old,
+            )
+            if warehouse is not None:
+                warehouse.retire(old)
         entries.append(entry)
     add_partitions(instance, [e.recording_id for e in entries])
     return entries
@@ -318,6 +335,6 @@ def abandon_runs(instance: DagsterInstance, run_ids: Iterable[str], why: str) ->
         if run.status in FINISHED:
             continue
         if run.status in (DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING):
-            instance.report_run_failed(run, worker_died_message(run.tags, why))
+            instance.report_run_failed(run, worker_died_message(own_tags(run), why))
         else:
             instance.report_run_canceled(run, message=why)

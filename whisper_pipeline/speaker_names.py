@@ -13,7 +13,12 @@ from pathlib import Path
 from whisper_pipeline.lib.analytics import compute_stats
 from whisper_pipeline.lib.audio import SAMPLE_RATE, read_spans, write_wav
 from whisper_pipeline.lib.errors import PipelineError
-from whisper_pipeline.lib.exports import write_exports
+from whisper_pipeline.lib.exports import (
+    DEFAULT_STYLE,
+    SubtitleStyle,
+    about_recording,
+    write_exports,
+)
 from whisper_pipeline.lib.records import Diarization, Segment, SpeakerTurn, Transcript
 from whisper_pipeline.lib.voices import solo_spans, voice_folder_name
 from whisper_pipeline.lib.warehouse import embedding_rows, segment_rows, turn_rows, word_rows
@@ -113,6 +118,7 @@ def rename_speaker(
     old: str,
     new: str,
     voices_dir: str | None = None,
+    style: SubtitleStyle = DEFAULT_STYLE,
 ) -> Renamed:
     """Relabel `old` as `new` in the recording's results, warehouse rows and files; with a
     voices folder, the voice joins the library under the new name."""
@@ -152,6 +158,8 @@ def rename_speaker(
         transcript.language,
         segments,
         diarization.turns,
+        about_recording(transcript, storage.source_name(recording_id)),
+        style,
     )
     outputs.save("speaker_transcript", recording_id, segments)  # a later re-run keeps the name
     outputs.save("diarization", recording_id, diarization)

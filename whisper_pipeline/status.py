@@ -18,6 +18,7 @@ from whisper_pipeline.tags import (
     TAG_STEP,
     TAG_STEP_STARTED,
     TAG_UPDATED,
+    own_tags,
     read_time_tag,
 )
 
@@ -35,7 +36,7 @@ def run_error(instance: DagsterInstance, run_id: str) -> str | None:
     """The message of the run's first step failure, else of the run failure; for a canceled
     run, where it was interrupted."""
     run = instance.get_run_by_id(run_id)
-    tags = run.tags if run else {}
+    tags = own_tags(run) if run else {}
     interrupted = interrupted_message(tags.get(TAG_STEP), tags.get(TAG_SEGMENTS))
     if run is not None and run.status == DagsterRunStatus.CANCELED:
         if tags.get(TAG_STEP) is None:  # never began: why it was canceled says more
@@ -80,7 +81,7 @@ def recent_runs(instance: DagsterInstance, limit: int = 20, now: float | None = 
     now = time.time() if now is None else now
     rows = []
     for run in instance.get_runs(RunsFilter(job_name=PROCESS_RECORDING), limit=limit):
-        tags = run.tags
+        tags = own_tags(run)
         started = read_time_tag(tags.get(TAG_STEP_STARTED))
         updated = read_time_tag(tags.get(TAG_UPDATED))
         percent = _float(tags.get(TAG_PERCENT))

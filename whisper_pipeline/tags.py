@@ -3,7 +3,14 @@
 Progress tags say where a run is (the UI shows them, `status` and the run monitor read them);
 worker tags say which process runs it, so a dead worker is told apart from a slow one."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dagster import DagsterRun
 
 TAG_STEP = "whisper/step"
 TAG_STEP_STARTED = "whisper/step_started_at"
@@ -12,16 +19,37 @@ TAG_SEGMENTS = "whisper/segments"
 TAG_PERCENT = "whisper/percent"
 TAG_PROGRESS = "whisper/progress"
 
-TAG_PID = "whisper/pid"
-TAG_PID_START = "whisper/pid_start"
-TAG_HOST = "whisper/host"
+# Machine tags: Dagster's hidden prefix keeps them out of the runs list and run pages (the
+# monitor, status and the launcher read them); the GraphQL API and run storage still have them.
+HIDDEN = ".dagster/whisper/"
+TAG_PID = f"{HIDDEN}pid"
+TAG_PID_START = f"{HIDDEN}pid_start"
+TAG_HOST = f"{HIDDEN}host"
 TAG_WORKER = "whisper/worker"  # the Celery worker's node name, e.g. gpu1@host
+# the run whose steps wrote the progress and worker tags: Dagster copies a run's tags to its
+# retries, and a retry must not look stuck or dead because of its parent's last progress
+TAG_PROGRESS_RUN = f"{HIDDEN}progress_run"
+RUN_SCOPED_TAGS = frozenset(
+    {
+        TAG_STEP,
+        TAG_STEP_STARTED,
+        TAG_UPDATED,
+        TAG_SEGMENTS,
+        TAG_PERCENT,
+        TAG_PROGRESS,
+        TAG_PID,
+        TAG_PID_START,
+        TAG_HOST,
+        TAG_WORKER,
+        TAG_PROGRESS_RUN,
+    }
+)
 
 # the command that launched a run and executes it in a worker of its own (`whisper-pipeline run`
 # on the embedded broker): when it is gone, nothing will start the run
-TAG_LAUNCHED_BY_PID = "whisper/launched_by_pid"
-TAG_LAUNCHED_BY_PID_START = "whisper/launched_by_pid_start"
-TAG_LAUNCHED_BY_HOST = "whisper/launched_by_host"
+TAG_LAUNCHED_BY_PID = f"{HIDDEN}launched_by_pid"
+TAG_LAUNCHED_BY_PID_START = f"{HIDDEN}launched_by_pid_start"
+TAG_LAUNCHED_BY_HOST = f"{HIDDEN}launched_by_host"
 
 SOURCE_NAME_TAG = "whisper/source_name"
 PARTITION_TAG = "dagster/partition"  # the run tag holding a run's recording id
@@ -33,6 +61,15 @@ GPU_QUEUE = "gpu"  # Celery queue of runs that load models (process_recording)
 CPU_QUEUE = "cpu"  # Celery queue of light runs (summaries)
 # a step failure caused by the input (not decodable, empty, no audio) is not retried
 RETRY_ON_FAILURE_TAG = "dagster/retry_on_asset_or_op_failure"
+
+
+def own_tags(run: DagsterRun) -> Mapping[str, str]:
+    """The run's tags, less the progress and worker tags it inherited from the run it
+    re-executes (those name the parent's step, time and process, not its own)."""
+    writer = run.tags.get(TAG_PROGRESS_RUN)
+    if writer is None or writer == run.run_id:
+        return run.tags
+    return {key: value for key, value in run.tags.items() if key not in RUN_SCOPED_TAGS}
 
 
 def time_tag(epoch_s: float) -> str:

@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -544,3 +545,48 @@ def test_search_finds_a_known_phrase_in_its_recording_first(processed):
     table = cli(home, "search", "New Jersey", check=True).stdout
     assert table.splitlines()[0].split()[1] == "team"  # "<score>  team call.wav @ 12s ..."
     assert "no segment matches" in cli(home, "search", "zebra crossing", check=True).stdout
+
+
+def test_ui_starts_quietly_on_the_pipelines_instance(tmp_path):
+    """`whisper-pipeline ui` from the repository (which holds the dagster.yaml template): the
+    UI answers, on the pipeline's instance, without Dagster's "dagster.yaml ignored" warning."""
+    import signal
+    import time
+    import urllib.request
+
+    from whisper_pipeline_tests.conftest import REPO, free_port
+
+    home = tmp_path / "home"
+    port = free_port()
+    log = tmp_path / "ui.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "whisper_pipeline.cli", "ui", "--port", str(port)],
+            env=cli_env(home),
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+
+        def answers() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
+                    return True
+            except OSError:
+                return False
+
+        wait_for(answers, 180, "the UI to answer")
+        data = graphql(f"http://127.0.0.1:{port}", "{ instance { info } }")
+        assert str(home / "dagster") in data["instance"]["info"]
+        time.sleep(2)  # what dagster dev says while starting is in the log by now
+    finally:
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl+C, as a user stops it
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            kill_group(process)
+    text = log.read_text()
+    assert "will not be used to configure Dagster" not in text, text
+    assert "Found a dagster instance configuration" not in text, text

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from whisper_pipeline.resources.storage import PipelineStorage
+from whisper_pipeline.tags import TAG_PID
 from whisper_pipeline_tests.conftest import cli_env, status_rows, wait_for
 
 ALIVE = {"NOT_STARTED", "QUEUED", "STARTING", "STARTED", "CANCELING"}
@@ -48,7 +49,7 @@ def test_kill_9_leaves_no_run_looking_alive(worker_too, tmp_path, sample_call):
     os.environ["DAGSTER_HOME"] = str(home / "dagster")
     try:
         with DagsterInstance.get() as instance:
-            worker_pid = int(instance.get_run_by_id(transcribing["run_id"]).tags["whisper/pid"])
+            worker_pid = int(instance.get_run_by_id(transcribing["run_id"]).tags[TAG_PID])
     finally:
         os.environ.pop("DAGSTER_HOME")
     worker_group = os.getpgid(worker_pid)

@@ -26,7 +26,7 @@ STEPS = (
 
 def run(instance, home, paths, force=False, resources=None):
     storage = PipelineStorage(home_dir=str(home))
-    entries = runner.register(instance, storage.registry, paths)
+    entries = runner.register(instance, storage.registry, paths, storage.warehouse)
     config = {"resources": {"storage": {"config": {"home_dir": str(home)}}, **(resources or {})}}
     outcomes = process_in_process(instance, entries, force, config)
     return storage, {o.source_path.rsplit("/", 1)[-1]: o for o in outcomes}
@@ -112,6 +112,9 @@ def test_results_land_in_warehouse_exports_and_asset_metadata(
     folder = storage.outputs_for(recording_id)
     assert sorted(p.suffix for p in folder.iterdir()) == [".json", ".rttm", ".srt", ".txt", ".vtt"]
     document = json.loads((folder / f"{recording_id}.json").read_text())
+    assert document["source"] == "weekly.sync.call.wav" and document["duration"] == 30.0
+    assert document["model"] == "tiny.en (bundled)" and document["language"] == "en"
+    assert {"start", "end", "text", "speaker", "words"} <= set(document["segments"][0])
     assert (
         len(document["segments"])
         == count(
@@ -198,6 +201,33 @@ def test_a_file_deleted_after_registration_fails_with_a_clear_message(
     assert "soon gone.wav: file not found" in outcome.error
 
 
+def test_a_half_copied_file_is_superseded_when_the_whole_file_arrives(
+    instance, pipeline_home, sample_call, tmp_path
+):
+    """`run` on a WAV while it is being copied: the part that decodes is processed, with a
+    truncation warning; once the whole file is there, the next `run` processes it as a new
+    version and the partial one leaves the views (no stale row in `recordings`)."""
+    source = tmp_path / "in" / "board call.wav"
+    source.parent.mkdir()
+    whole = sample_call.read_bytes()
+    source.write_bytes(whole[: len(whole) * 2 // 5])
+    storage, outcomes = run(instance, pipeline_home, [source])
+    partial = outcomes["board call.wav"]
+    assert partial.status == "succeeded", partial.error
+    decoded = check_evaluations(instance, partial.run_id)["decodes_completely"]
+    assert not decoded.passed and "truncated: only" in decoded.description
+    source.write_bytes(whole)
+    storage, outcomes = run(instance, pipeline_home, [source])
+    complete = outcomes["board call.wav"]
+    assert complete.status == "succeeded" and complete.recording_id != partial.recording_id
+    rows = count(storage.warehouse, "SELECT recording_id, duration_s FROM recordings")
+    assert rows == [(complete.recording_id, 30.0)]
+    assert count(storage.warehouse, "SELECT DISTINCT recording_id FROM segments") == [
+        (complete.recording_id,)
+    ]
+    assert storage.registry.get(partial.recording_id).superseded_by == complete.recording_id
+
+
 def check_evaluations(instance, run_id: str) -> dict[str, object]:
     """The run's asset check results by check name."""
     from dagster import DagsterEventType
@@ -222,8 +252,14 @@ def test_checks_are_green_on_a_real_call_and_warn_of_a_truncated_file(
     )
     cut = tmp_path / "cut short.mp3"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
-    storage, outcomes = run(instance, pipeline_home, [sample_call, cut])
+    phone = {"subtitles": {"config": {"max_line_width": 30, "max_line_count": 1}}}
+    storage, outcomes = run(instance, pipeline_home, [sample_call, cut], resources=phone)
     assert {o.status for o in outcomes.values()} == {"succeeded"}
+    # (the subtitle layout setting reaches the files: one line of at most 30 columns per cue)
+    recording_id = outcomes["sample.wav"].recording_id
+    srt = (storage.outputs_for(recording_id) / f"{recording_id}.srt").read_text()
+    blocks = [block.splitlines() for block in srt.strip().split("\n\n")]
+    assert all(len(block) == 3 and len(block[2]) <= 30 for block in blocks), blocks[:3]
     checks = check_evaluations(instance, outcomes["sample.wav"].run_id)
     assert set(checks) == {
         "no_repetition_loops",

@@ -12,15 +12,15 @@ from whisper_pipeline.assets.checks import (
     speaker_transcript_checks,
 )
 from whisper_pipeline.assets.diarization import diarization as diarization_asset
-from whisper_pipeline.assets.step import ASSET_OWNERS, hand_on, handed_over, recording_step
+from whisper_pipeline.assets.step import PER_RECORDING, hand_on, handed_over, recording_step
 from whisper_pipeline.assets.transcript import transcript as transcript_asset
-from whisper_pipeline.lib.exports import write_exports
+from whisper_pipeline.lib.exports import about_recording, write_exports
 from whisper_pipeline.lib.previews import image_markdown, speaker_timeline_png, transcript_markdown
 from whisper_pipeline.lib.records import Diarization, Segment, SpeakerTurn, Transcript
 from whisper_pipeline.lib.speakers import assign_speakers
 from whisper_pipeline.lib.warehouse import segment_rows, word_rows
-from whisper_pipeline.partitions import recordings_partitions
 from whisper_pipeline.resources.storage import PipelineStorage
+from whisper_pipeline.resources.subtitles import SubtitleSettings
 
 
 def transcript_view(
@@ -47,19 +47,18 @@ def transcript_view(
 
 @asset(
     deps=[transcript_asset, diarization_asset],
-    partitions_def=recordings_partitions,
-    group_name="recordings",
+    **PER_RECORDING,
     kinds={"parquet"},
-    owners=ASSET_OWNERS,
     check_specs=[SPEECH_HAS_WORDS, SPEAKERS_HAVE_WORDS],
     description="Speaker per word (largest overlap) and per segment; SRT, VTT, TXT, JSON and RTTM exports.",
 )
 def speaker_transcript(
     context: AssetExecutionContext,
     storage: PipelineStorage,
+    subtitles: SubtitleSettings,
 ) -> MaterializeResult:
-    transcript: Transcript = handed_over(context, storage, "transcript")
-    diarization: Diarization = handed_over(context, storage, "diarization")
+    transcript: Transcript = handed_over(context, storage, transcript_asset)
+    diarization: Diarization = handed_over(context, storage, diarization_asset)
     with recording_step(context, storage, "speaker_transcript") as step:
         segments = assign_speakers(transcript.segments, diarization.turns)
         warehouse = storage.warehouse
@@ -71,6 +70,8 @@ def speaker_transcript(
             transcript.language,
             segments,
             diarization.turns,
+            about_recording(transcript, storage.source_name(step.recording_id)),
+            subtitles.style(),
         )
         metadata = transcript_view(segments, diarization.turns, transcript.duration_s, exports)
         if diarization.skipped:

@@ -5,12 +5,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     AssetObservation,
+    AssetsDefinition,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -21,6 +23,9 @@ from whisper_pipeline.lib.errors import PipelineError, StepFailure, interrupted_
 from whisper_pipeline.lib.model_cache import MODEL_CACHE, describe_key, free_memory_logged
 from whisper_pipeline.lib.processes import this_process_tags, worker_name
 from whisper_pipeline.lib.progress import ProgressReporter, ProgressSnapshot
+from whisper_pipeline.lib.records import RecordingFacts
+from whisper_pipeline.lib.registry import RegisteredRecording
+from whisper_pipeline.partitions import recordings_partitions
 from whisper_pipeline.resources.storage import PipelineStorage
 from whisper_pipeline.tags import (
     RETRY_ON_FAILURE_TAG,
@@ -29,6 +34,7 @@ from whisper_pipeline.tags import (
     TAG_PID,
     TAG_PID_START,
     TAG_PROGRESS,
+    TAG_PROGRESS_RUN,
     TAG_SEGMENTS,
     TAG_STEP,
     TAG_STEP_STARTED,
@@ -69,6 +75,12 @@ def progress_tags(snapshot: ProgressSnapshot) -> dict[str, str]:
 
 # Who answers for the pipeline's assets (the UI's Owner column and filter); change it to your team.
 ASSET_OWNERS = ["team:transcripts"]
+# What every per-recording asset is: a partition per recording, in the `recordings` group.
+PER_RECORDING: dict[str, Any] = {
+    "partitions_def": recordings_partitions,
+    "group_name": "recordings",
+    "owners": ASSET_OWNERS,
+}
 
 
 def worker_tags() -> dict[str, str]:
@@ -89,7 +101,8 @@ def _sinks(context: AssetExecutionContext):
 
     def to_run_tags(snapshot: ProgressSnapshot) -> None:
         tags = unsent_worker_tags.pop() if unsent_worker_tags else {}
-        context.instance.add_run_tags(context.run.run_id, {**tags, **progress_tags(snapshot)})
+        tags = {**tags, **progress_tags(snapshot), TAG_PROGRESS_RUN: context.run.run_id}
+        context.instance.add_run_tags(context.run.run_id, tags)
 
     def to_python_log(snapshot: ProgressSnapshot) -> None:
         level = logging.INFO if snapshot.duration_s else logging.DEBUG  # long steps only
@@ -108,14 +121,10 @@ def record_failure(
     segments: int | None = None,
 ) -> None:
     """A `failures` row for the warehouse; the recording's source name when it is known."""
-    try:
-        source_name = storage.registry.get(recording_id).source_name
-    except KeyError:
-        source_name = recording_id
     storage.warehouse.add_failure(
         {
             "recording_id": recording_id,
-            "source_name": source_name,
+            "source_name": storage.source_name(recording_id),
             "step": step,
             "error": message,
             "error_type": error_type,
@@ -230,9 +239,24 @@ def recording_step(
         free_memory_logged(f"after {step}")  # hand back what the models no longer need
 
 
-def handed_over(context: AssetExecutionContext, storage: PipelineStorage, step: str) -> Any:
-    """What upstream `step` produced for this recording (see lib/step_outputs.py)."""
-    return storage.step_outputs.load(step, context.partition_key)
+def source_file(storage: PipelineStorage, facts: RecordingFacts) -> Path:
+    """The recording's file, refusing one moved, deleted or changed since step 1 looked."""
+    entry = RegisteredRecording(
+        recording_id=facts.recording_id,
+        source_path=facts.source_path,
+        content_sha256=facts.content_sha256,
+        size_bytes=facts.size_bytes,
+        mtime_ns=facts.mtime_ns,
+        registered_at="",
+    )
+    return storage.registry.check_unchanged(entry)
+
+
+def handed_over(
+    context: AssetExecutionContext, storage: PipelineStorage, upstream: AssetsDefinition
+) -> Any:
+    """What the `upstream` asset produced for this recording (see lib/step_outputs.py)."""
+    return storage.step_outputs.load(upstream.key.to_user_string(), context.partition_key)
 
 
 def hand_on(
@@ -244,5 +268,5 @@ def hand_on(
 ) -> MaterializeResult:
     """Keep this step's result for the steps downstream, and materialize with `metadata` and
     the results of the asset's checks."""
-    storage.step_outputs.save(context.asset_key.path[-1], context.partition_key, value)
+    storage.step_outputs.save(context.asset_key.to_user_string(), context.partition_key, value)
     return MaterializeResult(metadata=metadata, check_results=list(checks))

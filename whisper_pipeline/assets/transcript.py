@@ -14,41 +14,31 @@ from whisper_pipeline.assets.checks import (
     transcript_checks,
     truncation_warning,
 )
-from whisper_pipeline.assets.metadata import RecordingFacts, recording_metadata
-from whisper_pipeline.assets.step import ASSET_OWNERS, hand_on, handed_over, recording_step
+from whisper_pipeline.assets.metadata import recording_metadata
+from whisper_pipeline.assets.step import (
+    PER_RECORDING,
+    hand_on,
+    handed_over,
+    recording_step,
+    source_file,
+)
 from whisper_pipeline.lib.audio import CountedWindows, iter_windows
-from whisper_pipeline.lib.exports import write_exports
+from whisper_pipeline.lib.exports import SubtitleStyle, about_recording, write_exports
 from whisper_pipeline.lib.language import english_only_warning, looks_like_wrong_language, summarize
 from whisper_pipeline.lib.quality import truncated_by
-from whisper_pipeline.lib.records import Segment, Transcript
-from whisper_pipeline.lib.registry import RegisteredRecording
+from whisper_pipeline.lib.records import RecordingFacts, Segment, Transcript
 from whisper_pipeline.lib.transcription import is_multilingual, transcribe_windows
 from whisper_pipeline.lib.warehouse import segment_rows, word_rows
-from whisper_pipeline.partitions import recordings_partitions
 from whisper_pipeline.resources.alignment import WordAlignment
 from whisper_pipeline.resources.asr import WhisperASR
 from whisper_pipeline.resources.storage import PipelineStorage
-
-
-def _still_there(storage: PipelineStorage, facts: RecordingFacts) -> Path:
-    """The source file, refusing one that was moved, deleted or changed since step 1."""
-    entry = RegisteredRecording(
-        recording_id=facts.recording_id,
-        source_path=facts.source_path,
-        content_sha256=facts.content_sha256,
-        size_bytes=facts.size_bytes,
-        mtime_ns=facts.mtime_ns,
-        registered_at="",
-    )
-    return storage.registry.check_unchanged(entry)
+from whisper_pipeline.resources.subtitles import SubtitleSettings
 
 
 @asset(
     deps=[recording_metadata],
-    partitions_def=recordings_partitions,
-    group_name="recordings",
+    **PER_RECORDING,
     kinds={"whisperx"},
-    owners=ASSET_OWNERS,
     pool="gpu",
     check_specs=[NO_REPETITION_LOOPS, DECODES_COMPLETELY],
     description="Segments and words with timestamps, language; written to the warehouse and exported without speakers.",
@@ -58,10 +48,11 @@ def transcript(
     storage: PipelineStorage,
     asr: WhisperASR,
     alignment: WordAlignment,
+    subtitles: SubtitleSettings,
 ) -> MaterializeResult:
-    facts: RecordingFacts = handed_over(context, storage, "recording_metadata")
+    facts: RecordingFacts = handed_over(context, storage, recording_metadata)
     with recording_step(context, storage, "transcribe", facts.duration_s) as step:
-        path = _still_there(storage, facts)
+        path = source_file(storage, facts)
         segments: list[Segment] = []
         with (
             asr.borrow() as whisper,
@@ -71,6 +62,7 @@ def transcript(
                 context.log.warning("%s; using Whisper's own word timestamps", alignment_problem)
             started = time.monotonic()
             probabilities: dict[str, list[float]] = defaultdict(list)
+            redecoded = 0
             decoded = CountedWindows(iter_windows(path, asr.windows_of(whisper.model)))
             for window in transcribe_windows(
                 whisper.model,
@@ -84,6 +76,7 @@ def transcript(
                 if window.probability is not None:
                     probabilities[window.language].append(window.probability)
                 segments.extend(window.segments)
+                redecoded += window.redecoded
             seconds = time.monotonic() - started
             english_only = asr.language is None and not is_multilingual(whisper.model)
         summary = summarize(segments, probabilities)
@@ -108,7 +101,7 @@ def transcript(
             language_note=note,
             container_s=facts.duration_s if truncated else None,
         )
-        _store(context, storage, result)
+        _store(context, storage, result, subtitles.style())
         checks = transcript_checks(result)
         record_checks(storage, step.recording_id, "transcript", checks, context.run.run_id)
         words = len(result.words)
@@ -131,6 +124,8 @@ def transcript(
             else f"miss (loaded in {whisper.load_seconds:.1f}s)",
             "preview": MetadataValue.md(result.text[:500] or "_no speech detected_"),
         }
+        if redecoded:
+            metadata["loops_redecoded"] = MetadataValue.int(redecoded)
         if result.languages:
             metadata["languages"] = result.languages
         if note:
@@ -154,7 +149,12 @@ def _english_only_check(asr: WhisperASR, path: Path, segments: list[Segment]) ->
     return english_only_warning(asr.model_label(), asr.identify_language(first.samples))
 
 
-def _store(context: AssetExecutionContext, storage: PipelineStorage, result: Transcript) -> None:
+def _store(
+    context: AssetExecutionContext,
+    storage: PipelineStorage,
+    result: Transcript,
+    style: SubtitleStyle,
+) -> None:
     """Rows and exports without speakers, so a transcript survives a failed diarization."""
     recording_id = context.partition_key
     warehouse = storage.warehouse
@@ -186,5 +186,11 @@ def _store(context: AssetExecutionContext, storage: PipelineStorage, result: Tra
     warehouse.write("segments", recording_id, segment_rows(recording_id, result.segments))
     warehouse.write("words", recording_id, word_rows(recording_id, result.segments))
     write_exports(
-        storage.outputs_for(recording_id), recording_id, result.language, result.segments, ()
+        storage.outputs_for(recording_id),
+        recording_id,
+        result.language,
+        result.segments,
+        (),
+        about_recording(result, storage.source_name(recording_id)),
+        style,
     )

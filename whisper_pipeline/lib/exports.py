@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from whisper_pipeline.lib.fileio import write_text_atomic
-from whisper_pipeline.lib.records import Segment, SpeakerTurn
+from whisper_pipeline.lib.records import Segment, SpeakerTurn, Transcript, Word
 
 EXPORT_FORMATS = ("srt", "vtt", "txt", "json", "rttm")
 
@@ -88,42 +88,119 @@ def _spaced(line: str, piece: str) -> bool:
     return not (_wide(line[-1]) and _wide(piece[0]))
 
 
-def _caption(segment: Segment) -> str:
-    text = segment.text.strip()
-    return wrap_caption(f"[{segment.speaker}] {text}" if segment.speaker else text)
+@dataclass(frozen=True)
+class SubtitleStyle:
+    """How subtitle cues are laid out (WhisperX's --max_line_width / --max_line_count)."""
+
+    max_line_width: int = LINE_WIDTH  # display columns per line
+    max_line_count: int | None = 2  # lines per cue; a longer segment becomes several cues
+    min_cue_s: float = 0.5  # a shorter cue flashes by unread: held longer, up to the next cue
 
 
-MIN_CUE_S = 0.5  # a shorter cue flashes by unread: it is held longer, up to the next cue
+DEFAULT_STYLE = SubtitleStyle()
+
+
+@dataclass(frozen=True)
+class Cue:
+    start_s: float
+    end_s: float
+    text: str
+    speaker: str | None
+
+
 SHORTEST_CUE_S = 0.05  # WebVTT requires an end after the start
 
 
-def cue_times(segments: Sequence[Segment]) -> list[tuple[float, float]]:
-    """(start, end) of each subtitle cue: the segment's, held for at least MIN_CUE_S unless
-    the next cue starts sooner, and never ending at or before its start."""
-    times = []
-    for index, segment in enumerate(segments):
-        next_start = segments[index + 1].start_s if index + 1 < len(segments) else float("inf")
-        end = max(segment.end_s, min(segment.start_s + MIN_CUE_S, next_start))
-        times.append((segment.start_s, max(end, segment.start_s + SHORTEST_CUE_S)))
-    return times
+def _lines(text: str, style: SubtitleStyle) -> int:
+    return len(wrap_caption(text, style.max_line_width).splitlines())
 
 
-def to_srt(segments: Sequence[Segment]) -> str:
-    blocks = [
-        f"{index}\n{_clock(start, ',')} --> {_clock(end, ',')}\n{_caption(s)}\n"
-        for index, (s, (start, end)) in enumerate(
-            zip(segments, cue_times(segments), strict=True), 1
+def _fits(text: str, speaker: str | None, style: SubtitleStyle, prefix: bool) -> bool:
+    shown = f"[{speaker}] {text}" if prefix and speaker else text
+    return style.max_line_count is None or _lines(shown, style) <= style.max_line_count
+
+
+def _split_segment(segment: Segment, style: SubtitleStyle, prefix: bool) -> list[Cue]:
+    """The segment as cues of at most max_line_count lines: words in order, each cue timed
+    from its first word to its last (by share of characters when there are no word times)."""
+    text = segment.text.strip()
+    if _fits(text, segment.speaker, style, prefix):
+        return [Cue(segment.start_s, segment.end_s, text, segment.speaker)]
+    words = [w for w in segment.words if w.text.strip()]
+    tokens = [w.text.strip() for w in words] if words else text.split()
+    if len(tokens) <= 1:
+        return [Cue(segment.start_s, segment.end_s, text, segment.speaker)]
+    spans = _token_spans(text, tokens)
+
+    def joined(first: int, last: int) -> str:  # the segment's own spacing (none in Chinese)
+        if spans is None:
+            return " ".join(tokens[first : last + 1])
+        return text[spans[first][0] : spans[last][1]]
+
+    groups: list[list[int]] = [[]]
+    for index in range(len(tokens)):
+        first = groups[-1][0] if groups[-1] else index
+        if groups[-1] and not _fits(joined(first, index), segment.speaker, style, prefix):
+            groups.append([])
+        groups[-1].append(index)
+    total = sum(len(t) for t in tokens) or 1
+    cues, done = [], 0
+    span = segment.end_s - segment.start_s
+    for group in groups:
+        group_text = joined(group[0], group[-1])
+        if words:
+            start, end = words[group[0]].start_s, words[group[-1]].end_s
+        else:
+            start = segment.start_s + span * done / total
+            done += sum(len(tokens[i]) for i in group)
+            end = segment.start_s + span * done / total
+        cues.append(Cue(start, end, group_text, segment.speaker))
+    return cues
+
+
+def _token_spans(text: str, tokens: list[str]) -> list[tuple[int, int]] | None:
+    """Where each token lies in `text`, in order; None when they do not match it."""
+    spans, at = [], 0
+    for token in tokens:
+        found = text.find(token, at)
+        if found < 0:
+            return None
+        spans.append((found, found + len(token)))
+        at = found + len(token)
+    return spans
+
+
+def subtitle_cues(
+    segments: Sequence[Segment], style: SubtitleStyle = DEFAULT_STYLE, prefix: bool = True
+) -> list[Cue]:
+    """Cues of at most max_line_count lines of max_line_width columns, each shown for at least
+    min_cue_s unless the next starts sooner, and never ending at or before its start."""
+    cues = [cue for s in segments for cue in _split_segment(s, style, prefix)]
+    timed = []
+    for index, cue in enumerate(cues):
+        next_start = cues[index + 1].start_s if index + 1 < len(cues) else float("inf")
+        end = max(cue.end_s, min(cue.start_s + style.min_cue_s, next_start))
+        timed.append(replace(cue, end_s=max(end, cue.start_s + SHORTEST_CUE_S)))
+    return timed
+
+
+def to_srt(segments: Sequence[Segment], style: SubtitleStyle = DEFAULT_STYLE) -> str:
+    blocks = []
+    for index, cue in enumerate(subtitle_cues(segments, style), 1):
+        text = f"[{cue.speaker}] {cue.text}" if cue.speaker else cue.text
+        caption = wrap_caption(text, style.max_line_width)
+        blocks.append(
+            f"{index}\n{_clock(cue.start_s, ',')} --> {_clock(cue.end_s, ',')}\n{caption}\n"
         )
-    ]
     return "\n".join(blocks)
 
 
-def to_vtt(segments: Sequence[Segment]) -> str:
+def to_vtt(segments: Sequence[Segment], style: SubtitleStyle = DEFAULT_STYLE) -> str:
     blocks = ["WEBVTT\n"]
-    for s, (start, end) in zip(segments, cue_times(segments), strict=True):
-        voice = f"<v {s.speaker}>" if s.speaker else ""
-        text = wrap_caption(s.text.strip())
-        blocks.append(f"{_clock(start, '.')} --> {_clock(end, '.')}\n{voice}{text}\n")
+    for cue in subtitle_cues(segments, style, prefix=False):
+        voice = f"<v {cue.speaker}>" if cue.speaker else ""
+        text = wrap_caption(cue.text, style.max_line_width)
+        blocks.append(f"{_clock(cue.start_s, '.')} --> {_clock(cue.end_s, '.')}\n{voice}{text}\n")
     return "\n".join(blocks)
 
 
@@ -143,12 +220,47 @@ def to_txt(segments: Sequence[Segment]) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def to_json(recording_id: str, language: str, segments: Sequence[Segment]) -> str:
-    document = {
-        "recording_id": recording_id,
-        "language": language,
-        "segments": [asdict(s) for s in segments],
+def _whisperx_word(word: Word) -> dict[str, object]:
+    entry: dict[str, object] = {"word": word.text.strip(), "start": word.start_s, "end": word.end_s}
+    if word.probability is not None:
+        entry["score"] = round(word.probability, 4)
+    if word.speaker:
+        entry["speaker"] = word.speaker
+    return entry
+
+
+def _whisperx_segment(segment: Segment) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "start": segment.start_s,
+        "end": segment.end_s,
+        "text": segment.text,
     }
+    if segment.speaker:
+        entry["speaker"] = segment.speaker
+    entry["words"] = [_whisperx_word(word) for word in segment.words]
+    if segment.avg_logprob is not None:
+        entry["avg_logprob"] = segment.avg_logprob
+    if segment.language:
+        entry["language"] = segment.language
+    return entry
+
+
+def to_json(
+    recording_id: str,
+    language: str,
+    segments: Sequence[Segment],
+    about: Mapping[str, object] | None = None,
+) -> str:
+    """WhisperX's result shape (`segments` with `start`, `end`, `text`, `speaker` and `words`
+    of `word`, `start`, `end`, `score`, `speaker`; `word_segments`; `language`), so tools made
+    for WhisperX's JSON read it, plus the recording: id, `source`, `duration`, `model`. A key
+    without a value (no speaker, no score) is left out, as WhisperX leaves it out."""
+    document: dict[str, object] = {"recording_id": recording_id, **(about or {})}
+    document["language"] = language
+    document["segments"] = [_whisperx_segment(segment) for segment in segments]
+    document["word_segments"] = [
+        _whisperx_word(word) for segment in segments for word in segment.words
+    ]
     return json.dumps(document, ensure_ascii=False, indent=2)
 
 
@@ -161,20 +273,28 @@ def to_rttm(recording_id: str, turns: Sequence[SpeakerTurn]) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+def about_recording(transcript: Transcript, source_name: str | None) -> dict[str, object]:
+    """What the JSON export says of the recording besides its words."""
+    return {"source": source_name, "duration": transcript.duration_s, "model": transcript.model}
+
+
 def write_exports(
     directory: Path,
     recording_id: str,
     language: str,
     segments: Sequence[Segment],
     turns: Sequence[SpeakerTurn],
+    about: Mapping[str, object] | None = None,
+    style: SubtitleStyle = DEFAULT_STYLE,
 ) -> dict[str, Path]:
     """Write every export for one recording (RTTM only when there are turns); return the paths.
-    A format no longer produced (RTTM after diarization was turned off) is removed."""
+    A format no longer produced (RTTM after diarization was turned off) is removed. `about`
+    (source, duration, model) goes into the JSON."""
     contents = {
-        "srt": to_srt(segments),
-        "vtt": to_vtt(segments),
+        "srt": to_srt(segments, style),
+        "vtt": to_vtt(segments, style),
         "txt": to_txt(segments),
-        "json": to_json(recording_id, language, segments),
+        "json": to_json(recording_id, language, segments, about),
     }
     if turns:
         contents["rttm"] = to_rttm(recording_id, turns)

@@ -12,12 +12,18 @@ HASH_CHARS = 12
 MAX_SLUG_CHARS = 48
 
 
-def content_hash(path: Path, block_bytes: int = 1 << 20) -> str:
-    """SHA-256 of the file's bytes: the same content is the same recording, whatever its name."""
+def content_hash(path: Path, block_bytes: int = 1 << 20, limit_bytes: int | None = None) -> str:
+    """SHA-256 of the file's bytes (of its first `limit_bytes` when given): the same content is
+    the same recording, whatever its name."""
     digest = hashlib.sha256()
+    left = limit_bytes
     with open(path, "rb") as handle:
-        while block := handle.read(block_bytes):
+        while block := handle.read(block_bytes if left is None else min(block_bytes, left)):
             digest.update(block)
+            if left is not None:
+                left -= len(block)
+                if left <= 0:
+                    break
     return digest.hexdigest()
 
 

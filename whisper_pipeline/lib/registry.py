@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from whisper_pipeline.lib.errors import RecordingError
 from whisper_pipeline.lib.fileio import write_text_atomic
-from whisper_pipeline.lib.recording_id import content_hash, make_recording_id
+from whisper_pipeline.lib.recording_id import content_hash, make_recording_id, slugify
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,9 @@ class RegisteredRecording:
     size_bytes: int
     mtime_ns: int
     registered_at: str
+    # a half-copied earlier version of the same file (its bytes are the start of this one's)
+    supersedes: tuple[str, ...] = ()
+    superseded_by: str | None = None
 
     @property
     def source_name(self) -> str:
@@ -63,8 +66,36 @@ class RecordingRegistry:
             mtime_ns=stat.st_mtime_ns,
             registered_at=datetime.now(UTC).isoformat(),
         )
-        write_text_atomic(self._path(recording_id), json.dumps(asdict(entry), indent=2))
+        partial = self._partial_versions(entry)
+        entry = replace(entry, supersedes=tuple(old.recording_id for old in partial))
+        self._write(entry)
+        for old in partial:
+            self._write(replace(old, superseded_by=recording_id))
         return entry
+
+    def _write(self, entry: RegisteredRecording) -> None:
+        write_text_atomic(
+            self._path(entry.recording_id), json.dumps(asdict(entry), indent=2, default=list)
+        )
+
+    def _partial_versions(self, entry: RegisteredRecording) -> list[RegisteredRecording]:
+        """Recordings registered from the same path whose content is the start of this one's:
+        the file was registered while it was still being copied or written."""
+        found = []
+        same_name = f"{slugify(Path(entry.source_path).stem)}-"  # ids of this file's versions
+        for recording_id in self.ids():
+            if recording_id == entry.recording_id or not recording_id.startswith(same_name):
+                continue
+            old = self.get(recording_id)
+            if (
+                old.source_path == entry.source_path
+                and old.superseded_by is None
+                and 0 < old.size_bytes < entry.size_bytes
+                and content_hash(Path(entry.source_path), limit_bytes=old.size_bytes)
+                == old.content_sha256
+            ):
+                found.append(old)
+        return found
 
     def _entry_if_source_present(
         self, recording_id: str, sha256: str
@@ -87,7 +118,9 @@ class RecordingRegistry:
                 f"recording {recording_id!r} is not registered in {self.root}; add it with "
                 "`whisper-pipeline run FILE` or drop the file into the inbox"
             )
-        return RegisteredRecording(**json.loads(path.read_text(encoding="utf-8")))
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["supersedes"] = tuple(data.get("supersedes", ()))
+        return RegisteredRecording(**data)
 
     def check_unchanged(self, entry: RegisteredRecording) -> Path:
         """The source file, provided it is still there with the registered content."""

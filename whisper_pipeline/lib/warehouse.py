@@ -251,6 +251,16 @@ class Warehouse:
     def delete(self, table: str, recording_id: str) -> None:
         self._file(table, recording_id).unlink(missing_ok=True)
 
+    def retire(self, recording_id: str) -> None:
+        """Take a recording out of the live views (a half-copied version of a file that has
+        since arrived whole); its failures stay, as history."""
+        for table in TABLES:
+            if table in ("failures", "daily_totals"):
+                continue
+            self.delete(table, recording_id)
+        for path in self.table_dir("checks").glob(f"{recording_id}__*.parquet"):
+            path.unlink(missing_ok=True)
+
     def add_failure(self, row: Mapping[str, object]) -> Path:
         """Failures are history: one file per recording, step and run."""
         self.ensure_layout()

@@ -44,3 +44,10 @@ class PipelineStorage(ConfigurableResource):
 
     def outputs_for(self, recording_id: str) -> Path:
         return home.outputs_dir(self.home) / recording_id
+
+    def source_name(self, recording_id: str) -> str:
+        """The recording's file name (its id when it is not registered here)."""
+        try:
+            return self.registry.get(recording_id).source_name
+        except KeyError:
+            return recording_id

@@ -88,6 +88,7 @@ class InboxTick:
     new: list[RegisteredRecording] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (relative path, id)
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (relative path, why)
+    superseded: list[tuple[str, str]] = field(default_factory=list)  # (relative path, old id)
 
     @property
     def new_ids(self) -> list[str]:
@@ -109,6 +110,10 @@ class InboxTick:
             for path, rid in self.duplicates[:LISTED_NAMES]
         ]
         lines += [f"unreadable: {path}: {why}" for path, why in self.unreadable[:LISTED_NAMES]]
+        lines += [
+            f"superseded: {rid} was only the start of {path}: taken out of the views"
+            for path, rid in self.superseded[:LISTED_NAMES]
+        ]
         lines += [
             f"waiting: {path}: {why}" for path, why in list(scan.waiting.items())[:LISTED_NAMES]
         ]
@@ -149,6 +154,9 @@ def _register_ready(
         entry = _register(tick, registry, registered_ids, file)
         if entry is None:
             continue
+        for old in entry.supersedes:  # registered while it was still being copied
+            storage.warehouse.retire(old)
+            tick.superseded.append((file.relative_path, old))
         mark_taken(scan, file)
         if entry.recording_id in known:
             tick.duplicates.append((file.relative_path, entry.recording_id))

@@ -37,6 +37,7 @@ from whisper_pipeline.tags import (
     TAG_SEGMENTS,
     TAG_STEP,
     TAG_UPDATED,
+    own_tags,
     read_time_tag,
 )
 
@@ -63,7 +64,7 @@ def _int(value: str | None) -> int | None:
 
 
 def _last_update(instance: DagsterInstance, run: DagsterRun) -> float | None:
-    updated = read_time_tag(run.tags.get(TAG_UPDATED))
+    updated = read_time_tag(own_tags(run).get(TAG_UPDATED))
     if updated is not None:
         return updated
     record = instance.get_run_record_by_id(run.run_id)
@@ -81,13 +82,14 @@ def find_stalled_runs(
         updated = _last_update(instance, run)
         if updated is None or now - updated <= stall_after_s:
             continue
-        message = "Stuck " + describe_progress(run.tags, now)
+        tags = own_tags(run)
+        message = "Stuck " + describe_progress(tags, now)
         found.append(
             StalledRun(
                 run_id=run.run_id,
                 recording_id=run.tags.get(PARTITION_TAG),
-                step=run.tags.get(TAG_STEP),
-                segments=_int(run.tags.get(TAG_SEGMENTS)),
+                step=tags.get(TAG_STEP),
+                segments=_int(tags.get(TAG_SEGMENTS)),
                 age_s=now - updated,
                 message=message,
             )

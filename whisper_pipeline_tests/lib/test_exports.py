@@ -3,7 +3,7 @@ import re
 
 from pyannote.database.util import load_rttm
 
-from whisper_pipeline.lib.exports import to_srt, to_txt, to_vtt, write_exports
+from whisper_pipeline.lib.exports import to_srt, to_txt, to_vtt, wrap_caption, write_exports
 from whisper_pipeline.lib.records import Segment, SpeakerTurn, Word
 
 SEGMENTS = [
@@ -56,10 +56,46 @@ def test_every_export_parses(tmp_path):
     document = json.loads(written["json"].read_text())
     assert document["recording_id"] == "rec-1"
     assert [s["text"] for s in document["segments"]] == [s.text for s in SEGMENTS]
-    assert document["segments"][0]["words"][1]["speaker"] is None
+    # WhisperX's shape: a key without a value is left out
+    first = document["segments"][0]
+    assert set(first) >= {"start", "end", "text", "speaker", "words"}
+    assert first["words"][1] == {"word": "there.", "start": 1.1, "end": 2.25}
+    assert len(document["word_segments"]) == sum(len(s.words) for s in SEGMENTS)
     annotation = load_rttm(str(written["rttm"]))["rec-1"]
     assert sorted(annotation.labels()) == ["SPEAKER_00", "SPEAKER_01"]
     assert abs(annotation.get_timeline().duration() - (1.75 + 3660.5)) < 0.01
+
+
+def test_json_is_whisperx_shaped_with_what_the_recording_is():
+    from whisper_pipeline.lib.exports import to_json
+
+    word = Word(0.5, 1.0, " Hello", 0.91234, "Ana")
+    segment = Segment(0.5, 1.0, "Hello", (word,), "Ana", -0.2, "en")
+    about = {"source": "team call.wav", "duration": 30.0, "model": "tiny.en (bundled)"}
+    document = json.loads(to_json("rec-1", "en", [segment], about))
+    assert document == {
+        "recording_id": "rec-1",
+        "source": "team call.wav",
+        "duration": 30.0,
+        "model": "tiny.en (bundled)",
+        "language": "en",
+        "segments": [
+            {
+                "start": 0.5,
+                "end": 1.0,
+                "text": "Hello",
+                "speaker": "Ana",
+                "words": [
+                    {"word": "Hello", "start": 0.5, "end": 1.0, "score": 0.9123, "speaker": "Ana"}
+                ],
+                "avg_logprob": -0.2,
+                "language": "en",
+            }
+        ],
+        "word_segments": [
+            {"word": "Hello", "start": 0.5, "end": 1.0, "score": 0.9123, "speaker": "Ana"}
+        ],
+    }
 
 
 def test_rttm_is_removed_when_there_are_no_turns_any_more(tmp_path):
@@ -123,11 +159,44 @@ def test_cues_never_end_at_their_start_and_short_ones_are_held_until_the_next():
         Segment(1.2, 1.34, "Yes."),  # 0.14 s
         Segment(5.0, 7.0, "Then we start."),
     ]
-    from whisper_pipeline.lib.exports import cue_times
+    from whisper_pipeline.lib.exports import subtitle_cues
 
-    times = cue_times(segments)
+    times = [(cue.start_s, cue.end_s) for cue in subtitle_cues(segments)]
     assert all(end > start for start, end in times)
     assert times[0] == (1.0, 1.2)  # held, but not past the next cue
     assert times[1] == (1.2, 1.7)  # held to 0.5 s
     assert times[2] == (5.0, 7.0)
     assert "00:00:01.000 --> 00:00:01.200" in to_vtt(segments)
+
+
+def test_a_long_segment_becomes_cues_of_at_most_two_lines_timed_by_its_words():
+    from whisper_pipeline.lib.exports import SubtitleStyle, subtitle_cues
+
+    text = (
+        "We looked at the numbers for the whole quarter and the training budget went up"
+        " while sales grew as well, so we keep the plan and meet again on Friday."
+    )
+    words = []
+    for index, token in enumerate(text.split()):
+        words.append(Word(10.0 + index * 0.3, 10.0 + index * 0.3 + 0.25, f" {token}"))
+    segment = Segment(10.0, words[-1].end_s, text, tuple(words), "SPEAKER_00")
+    cues = subtitle_cues([segment])
+    assert len(cues) > 1 and " ".join(c.text for c in cues) == text
+    for cue in cues:
+        assert len(wrap_caption(f"[SPEAKER_00] {cue.text}").splitlines()) <= 2
+    assert cues[0].start_s == 10.0 and cues[-1].end_s == words[-1].end_s
+    assert all(a.end_s <= b.start_s for a, b in zip(cues, cues[1:], strict=False))
+    srt = to_srt([segment], SubtitleStyle(max_line_width=30, max_line_count=1))
+    captions = [line for line in srt.splitlines() if line.startswith("[")]
+    assert all(len(line) <= 30 for line in captions) and len(captions) > len(cues)
+    one_cue = SubtitleStyle(max_line_count=None)
+    assert len(subtitle_cues([segment], one_cue)) == 1
+
+
+def test_chinese_cues_keep_their_text_without_added_spaces():
+    from whisper_pipeline.lib.exports import subtitle_cues
+
+    tokens = [CHINESE[i : i + 3] for i in range(0, len(CHINESE), 3)]
+    words = tuple(Word(i * 0.5, i * 0.5 + 0.4, t) for i, t in enumerate(tokens))
+    cues = subtitle_cues([Segment(0.0, words[-1].end_s, CHINESE, words, "SPEAKER_00")])
+    assert "".join(cue.text for cue in cues) == CHINESE and len(cues) > 1

@@ -37,3 +37,18 @@ def test_a_changed_file_is_a_new_version(tmp_path):
     b = registry.register(path)
     assert a.recording_id != b.recording_id
     assert sorted(registry.ids()) == sorted([a.recording_id, b.recording_id])
+    assert b.supersedes == () and registry.get(a.recording_id).superseded_by is None
+
+
+def test_a_file_registered_while_still_being_copied_is_superseded_by_the_whole(tmp_path):
+    registry = RecordingRegistry(tmp_path / "registry")
+    path = tmp_path / "call.wav"
+    whole = bytes(range(256)) * 4096  # 1 MiB: more than one hashing block
+    path.write_bytes(whole[:300_000])
+    partial = registry.register(path)
+    path.write_bytes(whole)
+    complete = registry.register(path)
+    assert complete.supersedes == (partial.recording_id,)
+    assert registry.get(partial.recording_id).superseded_by == complete.recording_id
+    assert registry.get(complete.recording_id) == complete  # kept as registered
+    assert content_hash(path, limit_bytes=300_000) == partial.content_sha256

@@ -165,3 +165,40 @@ def _alive(pid: int) -> bool:
         Path(f"/proc/{pid}").exists()
         and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]
     )
+
+
+def test_a_retry_is_not_stuck_or_dead_because_of_its_parents_tags():
+    """Dagster copies a run's tags to its retries: the parent's last progress (16 minutes old)
+    and worker pid must not make the fresh retry look stuck or dead."""
+    from dagster import DagsterRun
+
+    from whisper_pipeline.jobs import PROCESS_RECORDING
+    from whisper_pipeline.tags import TAG_PROGRESS_RUN, own_tags, time_tag
+
+    now = time.time()
+    progress = {
+        "whisper/step": "transcribe",
+        "whisper/segments": "45",
+        "whisper/progress_updated_at": time_tag(now - 16 * 60),
+        TAG_PID: "999999",
+    }
+    with DagsterInstance.ephemeral() as instance:
+        parent = DagsterRun(
+            job_name=PROCESS_RECORDING,
+            run_id="parent",
+            status=DagsterRunStatus.STARTED,
+            tags={**progress, TAG_PROGRESS_RUN: "parent"},
+        )
+        retry = DagsterRun(
+            job_name=PROCESS_RECORDING,
+            run_id="retry",
+            status=DagsterRunStatus.STARTED,
+            tags={**parent.tags, "dagster/parent_run_id": "parent"},
+        )
+        instance.add_run(parent)
+        instance.add_run(retry)
+        (stalled,) = find_stalled_runs(instance, now, stall_after_s=900)
+        assert stalled.run_id == "parent"
+        assert "stuck in step transcribe (45 segments); last update 16m" in stalled.message.lower()
+        assert own_tags(retry) == {"dagster/parent_run_id": "parent"}
+        assert own_tags(parent) == parent.tags
