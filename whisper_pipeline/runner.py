@@ -33,7 +33,7 @@ from whisper_pipeline.partitions import (
     RECORDINGS_PARTITION,
     recording_run_tags,
 )
-from whisper_pipeline.tags import PARTITION_TAG, own_tags
+from whisper_pipeline.tags import PARTITION_TAG, TAG_CANCEL_REASON, own_tags
 
 CODE_LOCATION = "whisper_pipeline"
 DEFINITIONS_MODULE = "whisper_pipeline.definitions"
@@ -313,6 +313,7 @@ def cancel_runs(instance: DagsterInstance, run_ids: Iterable[str], reason: str) 
     for run in instance.get_runs(RunsFilter(run_ids=list(run_ids))):
         if run.status in FINISHED:
             continue
+        instance.add_run_tags(run.run_id, {TAG_CANCEL_REASON: reason})
         if run.status == DagsterRunStatus.STARTED:
             instance.report_run_canceling(run, message=reason)
             try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
 
 from whisper_pipeline.jobs import PROCESS_RECORDING
 from whisper_pipeline.lib.errors import interrupted_message
@@ -12,6 +12,7 @@ from whisper_pipeline.lib.progress import format_duration
 from whisper_pipeline.tags import (
     PARTITION_TAG,
     SOURCE_NAME_TAG,
+    TAG_CANCEL_REASON,
     TAG_PERCENT,
     TAG_PROGRESS,
     TAG_SEGMENTS,
@@ -40,7 +41,7 @@ def run_error(instance: DagsterInstance, run_id: str) -> str | None:
     interrupted = interrupted_message(tags.get(TAG_STEP), tags.get(TAG_SEGMENTS))
     if run is not None and run.status == DagsterRunStatus.CANCELED:
         if tags.get(TAG_STEP) is None:  # never began: why it was canceled says more
-            return _cancel_reason(instance, run_id) or interrupted
+            return _cancel_reason(instance, run) or interrupted
         return interrupted
     records = instance.get_records_for_run(
         run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}
@@ -62,9 +63,13 @@ def run_error(instance: DagsterInstance, run_id: str) -> str | None:
     return next((m for m in reversed(messages) if m), None)
 
 
-def _cancel_reason(instance: DagsterInstance, run_id: str) -> str | None:
+def _cancel_reason(instance: DagsterInstance, run: DagsterRun) -> str | None:
+    """Why the run was canceled: the reason `whisper-pipeline` gave (a started run ends with
+    Dagster's own "Execution of run … canceled."), else the cancellation's message."""
+    if run.tags.get(TAG_CANCEL_REASON):
+        return run.tags[TAG_CANCEL_REASON]
     records = instance.get_records_for_run(
-        run_id, of_type={DagsterEventType.RUN_CANCELED}, limit=1
+        run.run_id, of_type={DagsterEventType.RUN_CANCELED}, limit=1
     ).records
     return records[0].event_log_entry.message if records else None
 

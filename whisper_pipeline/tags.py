@@ -52,6 +52,7 @@ TAG_LAUNCHED_BY_PID_START = f"{HIDDEN}launched_by_pid_start"
 TAG_LAUNCHED_BY_HOST = f"{HIDDEN}launched_by_host"
 
 SOURCE_NAME_TAG = "whisper/source_name"
+TAG_CANCEL_REASON = "whisper/cancel_reason"  # why whisper-pipeline canceled it (Ctrl+C, ...)
 PARTITION_TAG = "dagster/partition"  # the run tag holding a run's recording id
 
 # Dagster's own tags the pipeline sets

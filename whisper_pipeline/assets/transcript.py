@@ -62,7 +62,7 @@ def transcript(
                 context.log.warning("%s; using Whisper's own word timestamps", alignment_problem)
             started = time.monotonic()
             probabilities: dict[str, list[float]] = defaultdict(list)
-            redecoded = 0
+            redecoded = recovered = 0
             decoded = CountedWindows(iter_windows(path, asr.windows_of(whisper.model)))
             for window in transcribe_windows(
                 whisper.model,
@@ -77,6 +77,7 @@ def transcript(
                     probabilities[window.language].append(window.probability)
                 segments.extend(window.segments)
                 redecoded += window.redecoded
+                recovered += window.recovered
             seconds = time.monotonic() - started
             english_only = asr.language is None and not is_multilingual(whisper.model)
         summary = summarize(segments, probabilities)
@@ -126,6 +127,8 @@ def transcript(
         }
         if redecoded:
             metadata["loops_redecoded"] = MetadataValue.int(redecoded)
+        if recovered:
+            metadata["speech_recovered"] = MetadataValue.int(recovered)
         if result.languages:
             metadata["languages"] = result.languages
         if note:

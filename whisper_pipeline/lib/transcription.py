@@ -13,13 +13,17 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from whisper_pipeline.lib.audio import SAMPLE_RATE, AudioWindow
-from whisper_pipeline.lib.language import windows_by_language
+from whisper_pipeline.lib.language import (
+    KEEP_PREVIOUS_BELOW,
+    detect_language,
+    windows_by_language,
+)
 from whisper_pipeline.lib.model_cache import free_memory_logged
 from whisper_pipeline.lib.quality import MAX_COMPRESSION_RATIO, compression_ratio, text_loops
 from whisper_pipeline.lib.records import Segment, Word, shifted
@@ -311,6 +315,7 @@ class TranscribedWindow:
     probability: float | None
     segments: list[Segment]
     redecoded: int = 0  # chunks whose looping text was decoded again
+    recovered: int = 0  # chunks decoded again because speech in them had no words
 
 
 # Whisper's fallback: decode again at rising temperatures while the text compresses like a loop
@@ -353,6 +358,143 @@ def redecode_loops(
             count += 1
         fixed.append(chunk)
     return fixed, count
+
+
+# A stretch of a chunk this long without a word, as loud as the chunk's speech, is speech the
+# batched decoding skipped (it sometimes drops a chunk's first sentences).
+MIN_WORDLESS_S = 1.5
+# Cross-attention timing gives a skipped stretch to the next word, which then "lasts" seconds:
+# a word counts as covering at most its last MAX_WORD_S.
+MAX_WORD_S = 1.2
+SPEECH_LEVEL_DB = 20.0  # frames within this of the words' median loudness sound like speech
+FRAME = 480  # 30 ms at 16 kHz
+
+
+def _frame_db(audio: np.ndarray) -> np.ndarray:
+    frames = len(audio) // FRAME
+    if frames == 0:
+        return np.zeros(0)
+    power = np.square(audio[: frames * FRAME].reshape(frames, FRAME)).mean(axis=1)
+    return 10 * np.log10(power + 1e-10)
+
+
+def wordless_speech(
+    audio: np.ndarray, chunk: dict, words: Sequence[Word]
+) -> list[tuple[float, float]]:
+    """Stretches of at least MIN_WORDLESS_S inside the chunk with no word (a word covering at
+    most its last MAX_WORD_S) whose 30 ms frames mostly sound as loud as the chunk's words:
+    speech that got no text."""
+    start, end = float(chunk["start"]), float(chunk["end"])
+    level = _frame_db(audio)
+    if not len(level):
+        return []
+    inside = [
+        level[int(w.start_s * SAMPLE_RATE) // FRAME : int(w.end_s * SAMPLE_RATE) // FRAME + 1]
+        for w in words
+    ]
+    voiced = np.concatenate([x for x in inside if len(x)]) if any(len(x) for x in inside) else None
+    reference = np.median(voiced) if voiced is not None else np.percentile(level, 90)
+    spans = sorted((max(w.start_s, w.end_s - MAX_WORD_S), w.end_s) for w in words)
+    edges = [start, *[t for span in spans for t in span], end]
+    found = []
+    for gap_start, gap_end in zip(edges[::2], edges[1::2], strict=False):
+        if gap_end - gap_start < MIN_WORDLESS_S:
+            continue
+        frames = level[int(gap_start * SAMPLE_RATE) // FRAME : int(gap_end * SAMPLE_RATE) // FRAME]
+        if len(frames) and np.mean(frames > reference - SPEECH_LEVEL_DB) >= 0.5:
+            found.append((gap_start, gap_end))
+    return found
+
+
+# Detection on a few seconds of speech holds (as for windows, lib/language.py: unless its
+# probability is under KEEP_PREVIOUS_BELOW); shorter stretches keep the window's language.
+MIN_STRETCH_FOR_LANGUAGE_S = 3.0
+
+
+def _stretch_language(
+    whisper_model: Any, piece: np.ndarray, window_language: str | None
+) -> str | None:
+    """The stretch's own language when it is long enough to tell; else the window's."""
+    if len(piece) < MIN_STRETCH_FOR_LANGUAGE_S * SAMPLE_RATE:
+        return window_language
+    detected = detect_language(whisper_model, piece)
+    if detected is None or detected.probability < KEEP_PREVIOUS_BELOW:
+        return window_language
+    return detected.language
+
+
+def recover_wordless_speech(
+    whisper_model: Any,
+    audio: np.ndarray,
+    chunks: list[dict],
+    words: list[list[Word]],
+    language: str | None,
+    detect: bool = False,
+) -> tuple[list[dict], list[list[Word]], int]:
+    """Speech that got no words (wordless_speech) is decoded again, stretch by stretch, by
+    faster-whisper's sequential decoder with its own word times, and added as a chunk of its
+    own (unless the new text loops); the chunk's word that had absorbed the stretch keeps only
+    its own time. With `detect` (the window's language was detected, not given) a stretch long
+    enough to tell gets its own language when it is surely another: skipped speech is often
+    where a speaker switches language.
+    Returns the chunks and their words in time order, and how many stretches were recovered."""
+    found: list[tuple[dict, list[Word]]] = []
+    recovered = 0
+    for chunk, chunk_words in zip(chunks, words, strict=True):
+        gaps = wordless_speech(audio, chunk, chunk_words)
+        kept = list(chunk_words)
+        for gap_start, gap_end in gaps:
+            piece = audio[int(gap_start * SAMPLE_RATE) : int(gap_end * SAMPLE_RATE)]
+            gap_language = _stretch_language(whisper_model, piece, language) if detect else language
+            segments, _ = whisper_model.transcribe(
+                piece,
+                language=gap_language,
+                beam_size=5,
+                temperature=list(FALLBACK_TEMPERATURES),
+                compression_ratio_threshold=MAX_COMPRESSION_RATIO,
+                condition_on_previous_text=False,
+                vad_filter=False,
+                word_timestamps=True,
+            )
+            segments = list(segments)
+            text = "".join(segment.text for segment in segments)
+            again = [
+                Word(
+                    round(gap_start + w.start, 3),
+                    round(min(gap_start + w.end, gap_end), 3),
+                    w.word,
+                    round(w.probability, 4),
+                )
+                for segment in segments
+                for w in segment.words or ()
+            ]
+            if not again or text_loops(text):
+                continue
+            log.info(
+                "speech at %.1f-%.1fs had no words: decoded again (%d words, %s)",
+                gap_start,
+                gap_end,
+                len(again),
+                gap_language,
+            )
+            recovered += 1
+            kept = [
+                replace(w, start_s=gap_end) if w.start_s < gap_end < w.end_s else w for w in kept
+            ]
+            found.append(
+                (
+                    {
+                        "start": gap_start,
+                        "end": gap_end,
+                        "text": text,
+                        "recovered_language": gap_language,
+                    },
+                    again,
+                )
+            )
+        found.append((chunk, kept))
+    found.sort(key=lambda pair: float(pair[0]["start"]))
+    return [c for c, _ in found], [w for _, w in found], recovered
 
 
 def transcribe_windows(
@@ -410,6 +552,14 @@ def transcribe_windows(
                 pipeline.model, window_language, window.samples, chunks, batch_size, encoder_outputs
             )
         del encoder_outputs
+        chunks, words, recovered = recover_wordless_speech(
+            pipeline.model,
+            window.samples,
+            list(chunks),
+            list(words),
+            window_language,
+            detect=language is None and is_multilingual(pipeline),
+        )
         segments: list[Segment] = []
         for chunk, chunk_words in zip(chunks, words, strict=True):
             if not chunk["text"].strip():
@@ -424,7 +574,7 @@ def transcribe_windows(
                             piece.text,
                             piece.words,
                             avg_logprob=None if logprob is None else round(float(logprob), 4),
-                            language=window_language,
+                            language=chunk.get("recovered_language") or window_language,
                         ),
                         window.start_s,
                     )
@@ -444,4 +594,5 @@ def transcribe_windows(
             detected.probability if detected else None,
             segments,
             redecoded,
+            recovered,
         )
