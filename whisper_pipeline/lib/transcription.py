@@ -322,6 +322,25 @@ class TranscribedWindow:
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
+def decode_sequentially(
+    whisper_model: Any, audio: np.ndarray, language: str | None, word_times: bool = False
+) -> list[Any]:
+    """faster-whisper's own decoding of a piece of audio, as plain faster-whisper does it: beam
+    search, temperature fallback while the text compresses like a loop, no conditioning on
+    earlier text, no VAD (the piece is already speech)."""
+    segments, _ = whisper_model.transcribe(
+        audio,
+        language=language,
+        beam_size=5,
+        temperature=list(FALLBACK_TEMPERATURES),
+        compression_ratio_threshold=MAX_COMPRESSION_RATIO,
+        condition_on_previous_text=False,
+        vad_filter=False,
+        word_timestamps=word_times,
+    )
+    return list(segments)
+
+
 def redecode_loops(
     whisper_model: Any, audio: np.ndarray, chunks: list[dict], language: str | None
 ) -> tuple[list[dict], int]:
@@ -337,15 +356,7 @@ def redecode_loops(
             fixed.append(chunk)
             continue
         piece = audio[int(chunk["start"] * SAMPLE_RATE) : int(chunk["end"] * SAMPLE_RATE)]
-        segments, _ = whisper_model.transcribe(
-            piece,
-            language=language,
-            beam_size=5,
-            temperature=list(FALLBACK_TEMPERATURES),
-            compression_ratio_threshold=MAX_COMPRESSION_RATIO,
-            condition_on_previous_text=False,
-            vad_filter=False,
-        )
+        segments = decode_sequentially(whisper_model, piece, language)
         again = " ".join(segment.text.strip() for segment in segments).strip()
         if again and compression_ratio(again) < compression_ratio(text):
             log.info(
@@ -379,13 +390,12 @@ def _frame_db(audio: np.ndarray) -> np.ndarray:
 
 
 def wordless_speech(
-    audio: np.ndarray, chunk: dict, words: Sequence[Word]
+    level: np.ndarray, chunk: dict, words: Sequence[Word]
 ) -> list[tuple[float, float]]:
     """Stretches of at least MIN_WORDLESS_S inside the chunk with no word (a word covering at
     most its last MAX_WORD_S) whose 30 ms frames mostly sound as loud as the chunk's words:
-    speech that got no text."""
+    speech that got no text. `level`: the window's loudness per 30 ms frame (_frame_db)."""
     start, end = float(chunk["start"]), float(chunk["end"])
-    level = _frame_db(audio)
     if not len(level):
         return []
     inside = [
@@ -440,23 +450,14 @@ def recover_wordless_speech(
     Returns the chunks and their words in time order, and how many stretches were recovered."""
     found: list[tuple[dict, list[Word]]] = []
     recovered = 0
+    level = _frame_db(audio)  # the window's loudness, 30 ms frames: once for all its chunks
     for chunk, chunk_words in zip(chunks, words, strict=True):
-        gaps = wordless_speech(audio, chunk, chunk_words)
+        gaps = wordless_speech(level, chunk, chunk_words)
         kept = list(chunk_words)
         for gap_start, gap_end in gaps:
             piece = audio[int(gap_start * SAMPLE_RATE) : int(gap_end * SAMPLE_RATE)]
             gap_language = _stretch_language(whisper_model, piece, language) if detect else language
-            segments, _ = whisper_model.transcribe(
-                piece,
-                language=gap_language,
-                beam_size=5,
-                temperature=list(FALLBACK_TEMPERATURES),
-                compression_ratio_threshold=MAX_COMPRESSION_RATIO,
-                condition_on_previous_text=False,
-                vad_filter=False,
-                word_timestamps=True,
-            )
-            segments = list(segments)
+            segments = decode_sequentially(whisper_model, piece, gap_language, word_times=True)
             text = "".join(segment.text for segment in segments)
             again = [
                 Word(
