@@ -7,6 +7,8 @@ What it adds to dagster-celery's launcher:
 - worker health with step context: a run whose worker died says in which step, after how many
   segments and how long ago ("Run worker died in step transcribe (45 segments) ..."), also when
   the whole worker process was killed (Celery then still says STARTED);
+- termination that finds the run's task also when a concurrent status write dropped the
+  task-id tag from the run (dagster-celery's own raises KeyError and leaves the run executing);
 - no resume (dagster-celery's resume task cannot take the arguments its launcher sends): a run
   whose worker died is failed, and Dagster's run retries launch it again."""
 
@@ -119,15 +121,40 @@ class PipelineRunLauncher(CeleryRunLauncher):
                 )
         return result
 
+    def terminate(self, run_id: str) -> bool:
+        """Interrupt a run where it is (SIGTERM to the process executing its task: the step
+        records where it stopped). False when no worker is executing it."""
+        return self._revoke(run_id, "SIGTERM")
+
     def kill(self, run_id: str) -> bool:
         """Stop a run's worker process at once (SIGKILL): a stalled process may never get to
         handle SIGTERM, and must not report its own context-free failure later. The worker
         replaces the process (its models load again there)."""
+        return self._revoke(run_id, "SIGKILL")
+
+    def _revoke(self, run_id: str, signal_name: str) -> bool:
         run = self._instance.get_run_by_id(run_id)
-        if run is None or CELERY_TASK_ID_TAG not in run.tags:
+        task_id = self.task_id_of(run) if run is not None else None
+        if task_id is None:
             return False
-        self.celery.control.revoke(run.tags[CELERY_TASK_ID_TAG], terminate=True, signal="SIGKILL")
+        self.celery.control.revoke(task_id, terminate=True, signal=signal_name)
         return True
+
+    def task_id_of(self, run: DagsterRun) -> str | None:
+        """The Celery task executing `run`: its tag, else the workers' list of active tasks.
+        Dagster rewrites a run's stored tags on every status change, so a write racing another
+        can drop the tag; the worker still knows which task carries the run's id."""
+        if CELERY_TASK_ID_TAG in run.tags:
+            return run.tags[CELERY_TASK_ID_TAG]
+        node = own_tags(run).get(TAG_WORKER)
+        inspector = self.celery.control.inspect(
+            destination=[node] if node else None, timeout=PING_TIMEOUT_S
+        )
+        for tasks in (inspector.active() or {}).values():
+            for task in tasks:
+                if run.run_id in f"{task.get('args')}{task.get('kwargs')}":
+                    return task["id"]
+        return None
 
     def worker_gone(self, run: DagsterRun) -> str | None:
         """Why the worker holding a STARTED run is known to be gone, else None. Celery keeps a

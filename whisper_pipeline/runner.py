@@ -317,9 +317,12 @@ def cancel_runs(instance: DagsterInstance, run_ids: Iterable[str], reason: str) 
         if run.status == DagsterRunStatus.STARTED:
             instance.report_run_canceling(run, message=reason)
             try:
-                instance.run_launcher.terminate(run.run_id)
-            except Exception as error:  # the worker is gone: the run is canceled all the same
-                instance.report_engine_event(f"could not terminate the worker: {error}", run)
+                reached = instance.run_launcher.terminate(run.run_id)
+                why = "no worker is executing it"
+            except Exception as error:
+                reached, why = False, f"{type(error).__name__}: {error}"
+            if not reached:  # the worker is gone: the run is canceled all the same
+                instance.report_engine_event(f"could not terminate the run's worker: {why}", run)
                 instance.report_run_canceled(run, message=reason)
         else:
             instance.report_run_canceled(run, message=reason)

@@ -19,7 +19,7 @@ from whisper_pipeline.sensors.run_monitor import (
     find_stalled_runs,
     run_monitor,
 )
-from whisper_pipeline.tags import TAG_PID, TAG_SEGMENTS, TAG_STEP
+from whisper_pipeline.tags import CELERY_TASK_ID_TAG, TAG_PID, TAG_SEGMENTS, TAG_STEP
 from whisper_pipeline_tests.conftest import kill_group, start_worker, status_rows, wait_for
 
 
@@ -146,6 +146,11 @@ def test_a_killed_worker_is_reported_dead_with_step_context(home, worker, long_c
     run_id = launch(instance, home, long_call)
     run = wait_for(lambda: transcribing(instance, run_id), 180, "transcription to start")
     assert instance.run_launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
+    # a concurrent status write can drop the task-id tag: the worker still names the task, so
+    # the run can be terminated (dagster-celery's own terminate raised KeyError there)
+    task_id = run.tags[CELERY_TASK_ID_TAG]
+    untagged = run.with_tags({k: v for k, v in run.tags.items() if k != CELERY_TASK_ID_TAG})
+    assert instance.run_launcher.task_id_of(untagged) == task_id
     kill_group(worker)
     wait_for(lambda: not _alive(int(run.tags[TAG_PID])), 30, "the worker to be gone")
     run = instance.get_run_by_id(run_id)
