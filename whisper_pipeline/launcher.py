@@ -19,10 +19,13 @@ import warnings
 from pathlib import Path
 
 from dagster import DagsterRun
-from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
-from dagster._serdes import ConfigurableClassData
-from dagster_celery.launcher import CeleryRunLauncher
 
+from whisper_pipeline.adapters.dagster_internals import (
+    CeleryRunLauncher,
+    CheckRunHealthResult,
+    ConfigurableClassData,
+    WorkerStatus,
+)
 from whisper_pipeline.lib.processes import hostname, is_running
 from whisper_pipeline.lib.progress import worker_died_message
 from whisper_pipeline.tags import (

@@ -119,7 +119,7 @@ def fail_runs_with_dead_workers(
     """What Dagster's run monitoring does on a daemon, for commands without one: a started run
     whose worker the launcher reports dead is failed with the launcher's message (which names
     the step) and gets a failures row. Returns the ids it failed."""
-    from dagster._core.launcher import WorkerStatus
+    from whisper_pipeline.adapters.dagster_internals import WorkerStatus
 
     launcher = instance.run_launcher
     if not launcher.supports_check_run_worker_health:
@@ -184,7 +184,7 @@ def _task_ended(instance: DagsterInstance, run: DagsterRun) -> str | None:
     run's own interrupt handling began): nothing will finish the run any more. Celery records
     that only after the task function is done, so a run still canceling itself is never cut
     short."""
-    from dagster._core.launcher import WorkerStatus
+    from whisper_pipeline.adapters.dagster_internals import WorkerStatus
 
     launcher = instance.run_launcher
     if CELERY_TASK_ID_TAG not in run.tags or not launcher.supports_check_run_worker_health:

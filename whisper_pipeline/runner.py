@@ -7,23 +7,20 @@ executed by its run launcher (a Celery worker: see launcher.py and worker.py).""
 from __future__ import annotations
 
 import logging
-import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
-from dagster._core.definitions.assets.graph.remote_asset_graph import RemoteRepositoryAssetGraph
-from dagster._core.definitions.selector import JobSubsetSelector
-from dagster._core.remote_origin import InProcessCodeLocationOrigin
-from dagster._core.remote_representation.external import RemoteJob
-from dagster._core.snap.execution_plan_snapshot import ExecutionPlanSnapshot
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-from dagster._core.workspace.context import WorkspaceProcessContext, WorkspaceRequestContext
-from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 
+from whisper_pipeline.adapters.dagster_internals import (
+    PlannedJob,
+    WorkspaceRequestContext,
+    code_location_workspace,
+    create_planned_run,
+    plan_job,
+)
 from whisper_pipeline.jobs import PROCESS_RECORDING
 from whisper_pipeline.lib.fileio import exclusive_lock
 from whisper_pipeline.lib.registry import RecordingRegistry, RegisteredRecording
@@ -110,81 +107,19 @@ def steps_to_run(job, instance: DagsterInstance, recording_id: str, force: bool)
     return [key for key in keys if key in selected]
 
 
-@contextmanager
-def code_location_workspace(instance: DagsterInstance) -> Iterator[WorkspaceRequestContext]:
-    """The code location loaded in this process, under the name the UI and daemon know it by:
-    runs created from it carry that origin, so the UI can re-execute them."""
-    origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(executable_path=sys.executable, module_name=DEFINITIONS_MODULE),
-        location_name=CODE_LOCATION,
-    )
-    with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as process:
-        yield process.create_request_context()
-
-
-@dataclass(frozen=True)
-class _PlannedJob:
-    """The job (or its asset subset) and its execution plan: the same for every recording
-    with the same steps to run, so computed once per selection."""
-
-    remote_job: RemoteJob
-    plan: ExecutionPlanSnapshot
-    asset_graph: RemoteRepositoryAssetGraph
-
-
-def _plan_job(
-    instance: DagsterInstance,
-    workspace: WorkspaceRequestContext,
-    assets: Sequence[AssetKey] | None,
-    run_config: dict,
-) -> _PlannedJob:
-    location = workspace.get_code_location(CODE_LOCATION)
-    (repository,) = location.get_repositories().values()
-    selector = JobSubsetSelector(
-        location_name=CODE_LOCATION,
-        repository_name=repository.name,
-        job_name=PROCESS_RECORDING,
-        op_selection=None,
-        asset_selection=list(assets) if assets else None,
-    )
-    remote_job = location.get_job(selector)
-    plan = location.get_execution_plan(
-        remote_job, run_config, step_keys_to_execute=None, known_state=None, instance=instance
-    ).execution_plan_snapshot
-    return _PlannedJob(remote_job, plan, repository.asset_graph)
-
-
 def launch_recording_run(
     instance: DagsterInstance,
     workspace: WorkspaceRequestContext,
     entry: RegisteredRecording,
-    planned: _PlannedJob,
+    planned: PlannedJob,
     assets: Sequence[AssetKey] | None,
     run_config: dict,
     tags: dict[str, str],
 ) -> DagsterRun:
     """Create one `process_recording` run for `entry` (only `assets` when given) and submit it
     to the instance's run coordinator."""
-    remote_job, plan = planned.remote_job, planned.plan
-    run = instance.create_run(
-        job_name=PROCESS_RECORDING,
-        run_id=None,
-        run_config=run_config,
-        resolved_op_selection=remote_job.resolved_op_selection,
-        step_keys_to_execute=plan.step_keys_to_execute,
-        op_selection=None,
-        status=None,
-        root_run_id=None,
-        parent_run_id=None,
-        tags={**remote_job.tags, **tags, **recording_run_tags(entry)},
-        job_snapshot=remote_job.job_snapshot,
-        execution_plan_snapshot=plan,
-        parent_job_snapshot=remote_job.parent_job_snapshot,
-        remote_job_origin=remote_job.get_remote_origin(),
-        job_code_origin=remote_job.get_python_origin(),
-        asset_selection=frozenset(assets) if assets else None,
-        asset_check_selection=None,
-        asset_graph=planned.asset_graph,
+    run = create_planned_run(
+        instance, planned, assets, run_config, {**tags, **recording_run_tags(entry)}
     )
     return instance.submit_run(run.run_id, workspace)
 
@@ -206,9 +141,12 @@ def launch_recordings(
     launched = [] if launched is None else launched
     skipped: list[RunOutcome] = []
     run_config = run_config or {}
-    planned: dict[tuple[AssetKey, ...] | None, _PlannedJob] = {}
+    planned: dict[tuple[AssetKey, ...] | None, PlannedJob] = {}
     # the claim (runs in flight) and the new runs are one step for concurrent commands
-    with exclusive_lock(launch_lock_path(instance)), code_location_workspace(instance) as workspace:
+    with (
+        exclusive_lock(launch_lock_path(instance)),
+        code_location_workspace(instance, DEFINITIONS_MODULE, CODE_LOCATION) as workspace,
+    ):
         busy = runs_in_flight(instance, [entry.recording_id for entry in entries])
         for entry in entries:
             if entry.recording_id in busy:  # listed twice, or another command is on it
@@ -229,7 +167,9 @@ def launch_recordings(
             every_step = len(selection) == len(job.asset_layer.asset_graph.toposorted_asset_keys)
             assets = None if every_step else tuple(selection)
             if assets not in planned:
-                planned[assets] = _plan_job(instance, workspace, assets, run_config)
+                planned[assets] = plan_job(
+                    instance, workspace, CODE_LOCATION, PROCESS_RECORDING, assets, run_config
+                )
             run = launch_recording_run(
                 instance, workspace, entry, planned[assets], assets, run_config, tags or {}
             )

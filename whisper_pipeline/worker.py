@@ -44,20 +44,12 @@ def worker_instance() -> DagsterInstance:
 def execute_run(task: Any, execute_job_args_packed: dict) -> int:
     """The run task: execute the whole run here, in this long-lived process. It answers to the
     name and arguments dagster-celery's launcher sends."""
-    from dagster._cli.api import _execute_run_command_body
-    from dagster._grpc.types import ExecuteRunArgs
-    from dagster._serdes import unpack_value
+    from whisper_pipeline.adapters.dagster_internals import execute_launched_run, launched_run_id
 
-    args = unpack_value(execute_job_args_packed, as_type=ExecuteRunArgs)
     instance = worker_instance()
     set_worker_name(task.request.hostname or "")
-    _tag_run_with_worker(instance, args.run_id, task.request.id)
-    return _execute_run_command_body(
-        instance=instance,
-        run_id=args.run_id,
-        write_stream_fn=lambda _event: None,
-        set_exit_code_on_failure=args.set_exit_code_on_failure is not False,
-    )
+    _tag_run_with_worker(instance, launched_run_id(execute_job_args_packed), task.request.id)
+    return execute_launched_run(instance, execute_job_args_packed)
 
 
 def _tag_run_with_worker(instance: Any, run_id: str, task_id: str) -> None:
@@ -114,14 +106,13 @@ def _keep_models_warm(**_kwargs: Any) -> None:
     """A run executing here keeps its models for the next one; SIGTERM (a run terminated from
     the UI: Celery revokes the task) interrupts the running step like Ctrl+C, so the step
     records where it stopped and the process lives on for the next run."""
-    from dagster._utils.interrupts import setup_interrupt_handlers
-
+    from whisper_pipeline.adapters.dagster_internals import interrupts_on_sigterm
     from whisper_pipeline.lib.model_cache import MODEL_CACHE
 
     MODEL_CACHE.keep_between_runs = True
     # pool children ignore SIGINT by default; Dagster maps SIGTERM onto the SIGINT handler
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    setup_interrupt_handlers()
+    interrupts_on_sigterm()
     _import_the_pipeline()
 
 

@@ -21,6 +21,7 @@ from whisper_pipeline.samples import DEMO_CONVERSATION, pyannote_sample_dir, syn
 REPO = Path(__file__).resolve().parents[1]
 
 
+UNIT_TESTS = {"test_defs.py", "test_layers.py", "test_versions.py"}
 SYSTEM_TESTS = {
     "test_cli.py",
     "test_deploy.py",
@@ -35,7 +36,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Each test's tier, from where it lives (pyproject.toml lists the markers)."""
     for item in items:
         path = Path(str(item.path))
-        if path.parent.name == "lib" or path.name == "test_defs.py":
+        if path.parent.name == "lib" or path.name in UNIT_TESTS:
             item.add_marker(pytest.mark.unit)
         elif path.name in SYSTEM_TESTS:
             item.add_marker(pytest.mark.system)

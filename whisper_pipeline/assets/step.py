@@ -17,8 +17,8 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
 )
-from dagster._core.errors import DagsterExecutionInterruptedError
 
+from whisper_pipeline.adapters.dagster_internals import DagsterExecutionInterruptedError
 from whisper_pipeline.lib.errors import PipelineError, StepFailure, interrupted_message
 from whisper_pipeline.lib.model_cache import MODEL_CACHE, describe_key, free_memory_logged
 from whisper_pipeline.lib.processes import this_process_tags, worker_name

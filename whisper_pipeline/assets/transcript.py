@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from whisper_pipeline.adapters.whisperx_internals import is_multilingual
 from whisper_pipeline.assets.checks import (
     DECODES_COMPLETELY,
     NO_REPETITION_LOOPS,
@@ -27,7 +28,7 @@ from whisper_pipeline.lib.exports import SubtitleStyle, about_recording, write_e
 from whisper_pipeline.lib.language import english_only_warning, looks_like_wrong_language, summarize
 from whisper_pipeline.lib.quality import truncated_by
 from whisper_pipeline.lib.records import RecordingFacts, Segment, Transcript
-from whisper_pipeline.lib.transcription import is_multilingual, transcribe_windows
+from whisper_pipeline.lib.transcription import transcribe_windows
 from whisper_pipeline.lib.warehouse import segment_rows, word_rows
 from whisper_pipeline.resources.alignment import WordAlignment
 from whisper_pipeline.resources.asr import WhisperASR

@@ -5,25 +5,22 @@ SpeakerDiarization pipeline stitches the windows together (overlap included)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from whisper_pipeline.adapters.pyannote_internals import (
+    PipelineParts,
+    assembled_speaker_diarization,
+)
+from whisper_pipeline.adapters.whisperx_internals import bundled_segmentation_checkpoint
 from whisper_pipeline.lib.audio import SAMPLE_RATE
 from whisper_pipeline.lib.model_cache import quiet_checkpoint_upgrade_notices
 from whisper_pipeline.lib.speaker_count import cluster_voices
 from whisper_pipeline.lib.voices import VECTOR_DIMENSION, VoiceEncoder
 
 ENVELOPE_BANDS = 40
-
-
-def segmentation_model_path() -> str:
-    """whisperx's bundled pyannote segmentation checkpoint."""
-    import whisperx
-
-    return os.path.join(os.path.dirname(whisperx.__file__), "assets", "pytorch_model.bin")
 
 
 class WindowVoiceEmbedding:
@@ -97,71 +94,26 @@ class OfflineSettings:
 def build_offline_pipeline(
     encoder: VoiceEncoder, device: str = "cpu", settings: OfflineSettings | None = None
 ):
-    """A ready pyannote SpeakerDiarization made of the bundled models (nothing downloaded)."""
-    import torch
-    from pyannote.audio import Audio, Inference, Model, Pipeline
-    from pyannote.audio.pipelines.clustering import BaseClustering
-    from pyannote.audio.pipelines.speaker_diarization import SpeakerDiarization
-    from pyannote.pipeline.parameter import ParamDict, Uniform
-
+    """A ready pyannote SpeakerDiarization made of the bundled models (nothing downloaded):
+    window-level voice rows are grouped into speakers by `cluster_voices`, then windows are
+    assigned to the nearest speaker by d-vector alone (the part comparable by cosine)."""
     settings = settings or OfflineSettings()
     quiet_checkpoint_upgrade_notices()
-
-    class VoiceClustering(BaseClustering):
-        """Window-level voice rows grouped into speakers by `cluster_voices`; windows are then
-        assigned to the nearest speaker by d-vector alone (the part comparable by cosine)."""
-
-        expects_num_clusters = False
-
-        def cluster(self, embeddings, min_clusters, max_clusters, num_clusters=None):
-            return cluster_voices(embeddings, min_clusters, max_clusters, num_clusters)
-
-        def assign_embeddings(self, embeddings, *args, **kwargs):
-            return super().assign_embeddings(embeddings[..., :VECTOR_DIMENSION], *args, **kwargs)
-
-    class OfflineSpeakerDiarization(SpeakerDiarization):
-        # SpeakerDiarization.__init__ insists on loading a PLDA and a named embedding model;
-        # this sets up the same attributes from objects already in memory.
-        def __init__(self) -> None:
-            Pipeline.__init__(self)
-            model = Model.from_pretrained(segmentation_model_path())
-            model.to(torch.device(device))
-            self.legacy = False
-            self.segmentation_model = "whisperx/assets/pytorch_model.bin"
-            self.segmentation_step = settings.segmentation_step
-            self.embedding = "resemblyzer"
-            self.embedding_batch_size = settings.embedding_batch_size
-            self.embedding_exclude_overlap = True
-            self.plda = None
-            self._plda = None
-            self.klustering = "VoiceClustering"
-            self.der_variant = {"collar": 0.0, "skip_overlap": False}
-            duration = model.specifications.duration
-            self._segmentation = Inference(
-                model,
-                duration=duration,
-                step=settings.segmentation_step * duration,
-                skip_aggregation=True,
-                batch_size=settings.segmentation_batch_size,
-            )
-            self.segmentation = ParamDict(
-                threshold=Uniform(0.1, 0.9), min_duration_off=Uniform(0.0, 1.0)
-            )
-            self._embedding = WindowVoiceEmbedding(encoder)
-            self._audio = Audio(sample_rate=SAMPLE_RATE, mono="downmix")
-            self.clustering = VoiceClustering(metric="cosine")
-            self._expects_num_speakers = False
-
-    pipeline = OfflineSpeakerDiarization()
-    pipeline.instantiate(
-        {
-            "segmentation": {
-                "threshold": settings.onset,
-                "min_duration_off": settings.min_duration_off,
-            }
-        }
+    return assembled_speaker_diarization(
+        PipelineParts(
+            segmentation_checkpoint=bundled_segmentation_checkpoint(),
+            embedding=WindowVoiceEmbedding(encoder),
+            cluster=cluster_voices,
+            assign_dimensions=slice(0, VECTOR_DIMENSION),
+            device=device,
+            sample_rate=SAMPLE_RATE,
+            segmentation_step=settings.segmentation_step,
+            segmentation_batch_size=settings.segmentation_batch_size,
+            embedding_batch_size=settings.embedding_batch_size,
+            onset=settings.onset,
+            min_duration_off=settings.min_duration_off,
+        )
     )
-    return pipeline
 
 
 def progress_hook(duration_s: float, on_progress: Callable[[float], None] | None):

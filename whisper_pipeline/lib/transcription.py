@@ -9,15 +9,22 @@ grow with their length.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from whisper_pipeline.adapters.whisperx_internals import (
+    CHUNK_SAMPLES,
+    align_words,
+    encode_pieces,
+    is_multilingual,
+    keeping_encoder_outputs,
+    text_tokens,
+    word_tokenizer,
+)
 from whisper_pipeline.lib.audio import SAMPLE_RATE, AudioWindow
 from whisper_pipeline.lib.language import (
     KEEP_PREVIOUS_BELOW,
@@ -48,58 +55,6 @@ class AlignmentModel:
     name: str
 
 
-def _chunk_tokens(tokenizer: Any, text: str) -> list[int]:
-    return tokenizer.encode(text if text.startswith(" ") else " " + text)
-
-
-class _EncoderOutputs(threading.local):
-    """Per thread: the encoder outputs of whisperx's batches while a window is transcribed."""
-
-    def __init__(self) -> None:
-        self.outputs: list | None = None
-        self.generating = False
-
-
-def _encoder_capture(whisper_model: Any) -> _EncoderOutputs:
-    """Make the loaded model keep the encoder outputs whisperx computes for its batches, so
-    word alignment reuses them instead of encoding every chunk a second time. Installed once
-    per loaded model; outputs are only kept inside `keeping_encoder_outputs`."""
-    capture = getattr(whisper_model, "_encoder_capture", None)
-    if capture is not None:
-        return capture
-    capture = _EncoderOutputs()
-    encode, generate = whisper_model.encode, whisper_model.generate_segment_batched
-
-    def encode_and_keep(features: np.ndarray) -> Any:
-        output = encode(features)
-        if capture.generating and capture.outputs is not None:
-            capture.outputs.append(output)
-        return output
-
-    def generate_batch(*args: Any, **kwargs: Any) -> Any:
-        capture.generating = True  # language detection encodes too: not a batch of chunks
-        try:
-            return generate(*args, **kwargs)
-        finally:
-            capture.generating = False
-
-    whisper_model.encode = encode_and_keep
-    whisper_model.generate_segment_batched = generate_batch
-    whisper_model._encoder_capture = capture
-    return capture
-
-
-@contextmanager
-def keeping_encoder_outputs(whisper_model: Any) -> Iterator[list]:
-    """The encoder outputs of the batches transcribed inside the block, in order."""
-    capture = _encoder_capture(whisper_model)
-    capture.outputs = []
-    try:
-        yield capture.outputs
-    finally:
-        capture.outputs = None
-
-
 def _batches_with_encoder_outputs(
     chunks: Sequence[dict], encoder_outputs: Sequence[Any], batch_size: int
 ) -> list[tuple[Sequence[dict], Any]]:
@@ -127,45 +82,32 @@ def whisper_word_timestamps(
     """Words with times for each whisperx chunk ({start, end, text}, times relative to `audio`),
     from Whisper's cross-attention alignment of the chunk's own text. With the encoder outputs
     of the transcription (`keeping_encoder_outputs`) nothing is encoded again."""
-    import faster_whisper.tokenizer
-    import faster_whisper.transcribe
-    from whisperx.audio import N_SAMPLES, log_mel_spectrogram
-
-    tokenizer = faster_whisper.tokenizer.Tokenizer(
-        whisper_model.hf_tokenizer,
-        whisper_model.model.is_multilingual,
-        task="transcribe",
-        language=language,
-    )
-    n_mels = whisper_model.feat_kwargs.get("feature_size") or 80
+    tokenizer = word_tokenizer(whisper_model, language)
     words_per_chunk: list[list[Word]] = []
     for batch, encoder_output in _batches_with_encoder_outputs(chunks, encoder_outputs, batch_size):
         pieces = [
-            audio[int(chunk["start"] * SAMPLE_RATE) : int(chunk["end"] * SAMPLE_RATE)][:N_SAMPLES]
+            audio[int(chunk["start"] * SAMPLE_RATE) : int(chunk["end"] * SAMPLE_RATE)][
+                :CHUNK_SAMPLES
+            ]
             for chunk in batch
         ]
         tokens = [
-            [t for t in _chunk_tokens(tokenizer, chunk["text"]) if t < tokenizer.eot]
-            if chunk["text"].strip()
-            else []
+            text_tokens(tokenizer, chunk["text"]) if chunk["text"].strip() else []
             for chunk in batch
         ]
         spoken = [index for index, chunk_tokens in enumerate(tokens) if chunk_tokens]
-        if encoder_output is None or len(spoken) < len(batch):
+        if spoken and (encoder_output is None or len(spoken) < len(batch)):
             # encode just the chunks with text (whisperx's batch had silent ones too)
-            features = [
-                log_mel_spectrogram(
-                    pieces[i], n_mels=n_mels, padding=N_SAMPLES - pieces[i].shape[0]
-                ).numpy()
-                for i in spoken
-            ]
-            encoder_output = whisper_model.encode(np.stack(features)) if features else None
+            encoder_output = encode_pieces(whisper_model, [pieces[i] for i in spoken])
         alignments = (
-            whisper_model.find_alignment(
+            align_words(
+                whisper_model,
                 tokenizer,
                 [tokens[i] for i in spoken],
                 encoder_output,
-                [max(1, pieces[i].shape[0] // 160) for i in spoken],
+                [pieces[i].shape[0] for i in spoken],
+                PREPEND_PUNCTUATIONS,
+                APPEND_PUNCTUATIONS,
             )
             if spoken
             else []
@@ -174,9 +116,6 @@ def whisper_word_timestamps(
         del encoder_output
         for index, chunk in enumerate(batch):
             alignment = aligned.get(index, [])
-            faster_whisper.transcribe.merge_punctuations(
-                alignment, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS
-            )
             words = [
                 Word(
                     start_s=round(chunk["start"] + float(timing["start"]), 3),
@@ -299,11 +238,6 @@ def _report(on_progress: ProgressCallback | None, position_s: float, segments: i
         on_progress(position_s, segments)
     except Exception:
         log.warning("progress callback failed (ignored)", exc_info=True)
-
-
-def is_multilingual(pipeline: Any) -> bool:
-    """Whether a loaded whisperx pipeline's Whisper model knows other languages than English."""
-    return bool(pipeline.model.model.is_multilingual)
 
 
 @dataclass(frozen=True)

@@ -8,27 +8,18 @@ from typing import Any
 
 from pydantic import Field
 
+from whisper_pipeline.adapters.whisperx_internals import is_multilingual, set_vad_step, unload
 from whisper_pipeline.lib.bundled_models import bundled_model_path, bundled_name
 from whisper_pipeline.lib.devices import resolve_compute_type, resolve_threads
 from whisper_pipeline.lib.errors import ConfigurationError
 from whisper_pipeline.lib.language import Detected, detect_language
 from whisper_pipeline.lib.model_cache import MODEL_CACHE, quiet_checkpoint_upgrade_notices
-from whisper_pipeline.lib.transcription import is_multilingual
 from whisper_pipeline.resources.cached_model import CachedModelResource
 
 BUNDLED_MODEL = "bundled:tiny.en"
 LANGUAGE_ID_KEY = ("language-id", "bundled:base", "cpu", "int8")
 
 log = logging.getLogger(__name__)
-
-
-def set_vad_step(pipeline: Any, step_s: float) -> None:
-    """Space whisperx's voice-activity windows `step_s` apart (its pyannote Inference)."""
-    inference = getattr(getattr(pipeline.vad_model, "vad_pipeline", None), "_segmentation", None)
-    if inference is None or not hasattr(inference, "step"):
-        log.warning("whisperx VAD layout not recognised: vad_step_s=%s not applied", step_s)
-        return
-    inference.step = min(step_s, inference.duration)
 
 
 class WhisperASR(CachedModelResource):
@@ -147,7 +138,8 @@ class WhisperASR(CachedModelResource):
                 " Without internet, download it beforehand into model_dir (see docs/models.md) or"
                 " set asr.model to a local CTranslate2 folder or 'bundled:tiny.en'."
             ) from error
-        set_vad_step(model, vad_step)
+        if not set_vad_step(model, vad_step):
+            log.warning("whisperx VAD layout not recognised: vad_step_s=%s not applied", vad_step)
         return model
 
     def windows_of(self, pipeline: Any) -> float:
@@ -169,5 +161,4 @@ class WhisperASR(CachedModelResource):
             return detect_language(borrowed.model, samples)
 
     def release_model(self, model: Any) -> None:
-        model.model.model.unload_model()
-        model.vad_model = None
+        unload(model)

@@ -25,9 +25,9 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from dagster._core.events import JobFailureData, RunFailureReason
 from pydantic import Field
 
+from whisper_pipeline.adapters.dagster_internals import unexpected_termination
 from whisper_pipeline.jobs import PROCESS_RECORDING
 from whisper_pipeline.lib.progress import describe_progress
 from whisper_pipeline.resources.storage import PipelineStorage
@@ -116,7 +116,7 @@ def fail_stalled_run(
         instance.report_run_failed(
             run,
             stalled.message,
-            JobFailureData(error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION),
+            unexpected_termination(),
         )
     if run is not None:  # no row when a later run of the recording has succeeded since
         record_run_failure(instance, storage, run, stalled.message, "RunMonitor", MONITOR_STEP)
