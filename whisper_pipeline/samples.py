@@ -287,7 +287,7 @@ def write_meeting_set(folder: Path, count: int, seed: int = 0) -> list[Path]:
     command reads."""
     import random
 
-    from whisper_pipeline.lib.evaluation import write_rttm
+    from whisper_pipeline.lib.exports import to_rttm
 
     rng = random.Random(seed)
     folder = Path(folder)
@@ -299,7 +299,7 @@ def write_meeting_set(folder: Path, count: int, seed: int = 0) -> list[Path]:
         name = f"meeting_{seed:03d}_{index:02d}_{num_speakers}spk"
         path = folder / f"{name}.wav"
         reference = synthesize_meeting(turns, path)
-        write_rttm(folder / f"{name}.rttm", name, reference)
+        (folder / f"{name}.rttm").write_text(to_rttm(name, reference))
         (folder / f"{name}.txt").write_text(" ".join(turn.text for turn in turns) + "\n")
         written.append(path)
     return written

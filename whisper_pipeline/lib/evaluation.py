@@ -11,15 +11,6 @@ from pathlib import Path
 from whisper_pipeline.lib.records import SpeakerTurn
 
 
-def write_rttm(path: Path, uri: str, turns: Sequence[SpeakerTurn]) -> None:
-    """The NIST RTTM lines for `turns` (the format pyannote and dscore read)."""
-    lines = [
-        f"SPEAKER {uri} 1 {turn.start_s:.3f} {turn.duration_s:.3f} <NA> <NA> {turn.speaker} <NA> <NA>"
-        for turn in sorted(turns, key=lambda t: t.start_s)
-    ]
-    Path(path).write_text("\n".join(lines) + ("\n" if lines else ""))
-
-
 def read_rttm(path: Path) -> list[SpeakerTurn]:
     """Speaker turns of an RTTM file (every SPEAKER line, whatever its file id)."""
     turns = []
@@ -55,10 +46,11 @@ def normalize_words(text: str) -> str:
     return " ".join(text.split())
 
 
-def _annotation(turns: Sequence[SpeakerTurn]):
+def speaker_annotation(turns: Sequence[SpeakerTurn], uri: str | None = None):
+    """`turns` as a pyannote Annotation (overlapping turns kept as separate tracks)."""
     from pyannote.core import Annotation, Segment
 
-    annotation = Annotation()
+    annotation = Annotation(uri=uri)
     for index, turn in enumerate(turns):
         if turn.end_s > turn.start_s:
             annotation[Segment(turn.start_s, turn.end_s), index] = turn.speaker
@@ -87,7 +79,7 @@ def score_diarization(
     convention of a collar given as its total width) and JER."""
     from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
 
-    ref, hyp = _annotation(reference), _annotation(found)
+    ref, hyp = speaker_annotation(reference), speaker_annotation(found)
     der_metric = DiarizationErrorRate(collar=collar_s, skip_overlap=False)
     components = der_metric(ref, hyp, detailed=True)
     jer = JaccardErrorRate(collar=collar_s, skip_overlap=False)(ref, hyp) if reference else 0.0

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from whisper_pipeline.lib.evaluation import speaker_annotation
 from whisper_pipeline.lib.fileio import write_text_atomic
 from whisper_pipeline.lib.records import Segment, SpeakerTurn, Transcript, Word
 
@@ -265,12 +267,11 @@ def to_json(
 
 
 def to_rttm(recording_id: str, turns: Sequence[SpeakerTurn]) -> str:
-    """NIST RTTM, one SPEAKER line per turn, as pyannote.metrics and dscore read it."""
-    lines = [
-        f"SPEAKER {recording_id} 1 {t.start_s:.3f} {t.duration_s:.3f} <NA> <NA> {t.speaker} <NA> <NA>"
-        for t in sorted(turns, key=lambda t: t.start_s)
-    ]
-    return "\n".join(lines) + ("\n" if lines else "")
+    """NIST RTTM, one SPEAKER line per turn, written by pyannote (what pyannote.metrics and
+    dscore read)."""
+    buffer = io.StringIO()
+    speaker_annotation(turns, uri=recording_id).write_rttm(buffer)
+    return buffer.getvalue()
 
 
 def about_recording(transcript: Transcript, source_name: str | None) -> dict[str, object]:

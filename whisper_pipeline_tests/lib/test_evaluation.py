@@ -9,8 +9,8 @@ from whisper_pipeline.lib.evaluation import (
     score_diarization,
     summarize,
     word_error_rate,
-    write_rttm,
 )
+from whisper_pipeline.lib.exports import to_rttm
 from whisper_pipeline.lib.records import SpeakerTurn
 from whisper_pipeline.samples import pyannote_sample_dir
 
@@ -18,7 +18,7 @@ from whisper_pipeline.samples import pyannote_sample_dir
 def test_rttm_round_trip_and_perfect_score(tmp_path):
     reference = read_rttm(pyannote_sample_dir() / "sample.rttm")
     assert len({t.speaker for t in reference}) == 2 and len(reference) > 5
-    write_rttm(tmp_path / "copy.rttm", "copy", reference)
+    (tmp_path / "copy.rttm").write_text(to_rttm("copy", reference))
     again = read_rttm(tmp_path / "copy.rttm")
     assert [(round(t.start_s, 3), round(t.end_s, 3), t.speaker) for t in again] == [
         (round(t.start_s, 3), round(t.end_s, 3), t.speaker) for t in reference
