@@ -503,8 +503,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     from whisper_pipeline.lib.evaluation import summarize
     from whisper_pipeline.lib.model_cache import MODEL_CACHE
+    from whisper_pipeline.lib.speaker_count import SpeakerCounts
     from whisper_pipeline.resources.asr import WhisperASR
-    from whisper_pipeline.resources.diarization import SpeakerCounts, SpeakerDiarizer
+    from whisper_pipeline.resources.diarization import SpeakerDiarizer
 
     folder = Path(args.folder)
     if not folder.is_dir():

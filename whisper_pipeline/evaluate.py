@@ -17,8 +17,9 @@ from whisper_pipeline.lib.evaluation import (
     summarize,
     word_error_rate,
 )
+from whisper_pipeline.lib.speaker_count import SpeakerCounts
 from whisper_pipeline.resources.asr import WhisperASR
-from whisper_pipeline.resources.diarization import SpeakerCounts, SpeakerDiarizer
+from whisper_pipeline.resources.diarization import SpeakerDiarizer
 
 
 def recordings_with_references(folder: Path) -> Iterator[tuple[Path, Path | None, Path | None]]:

@@ -15,8 +15,9 @@ from whisper_pipeline.cli import main as cli_main
 from whisper_pipeline.lib.audio import load_audio
 from whisper_pipeline.lib.evaluation import read_rttm, score_diarization
 from whisper_pipeline.lib.model_cache import MODEL_CACHE
+from whisper_pipeline.lib.speaker_count import SpeakerCounts
 from whisper_pipeline.lib.speakers import assign_speakers
-from whisper_pipeline.resources.diarization import SpeakerCounts, SpeakerDiarizer
+from whisper_pipeline.resources.diarization import SpeakerDiarizer
 from whisper_pipeline.samples import pyannote_sample_dir, synthesize_conversation
 from whisper_pipeline_tests.test_pipeline import count, run
 

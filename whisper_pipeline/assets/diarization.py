@@ -14,8 +14,9 @@ from whisper_pipeline.assets.step import (
 )
 from whisper_pipeline.lib.audio import load_audio
 from whisper_pipeline.lib.records import Diarization, RecordingFacts
+from whisper_pipeline.lib.speaker_count import SpeakerCounts
 from whisper_pipeline.lib.warehouse import embedding_rows, turn_rows
-from whisper_pipeline.resources.diarization import DISABLED, SpeakerCounts, SpeakerDiarizer
+from whisper_pipeline.resources.diarization import DISABLED, SpeakerDiarizer
 from whisper_pipeline.resources.storage import PipelineStorage
 
 

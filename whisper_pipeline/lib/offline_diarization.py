@@ -5,7 +5,6 @@ SpeakerDiarization pipeline stitches the windows together (overlap included)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,17 +113,3 @@ def build_offline_pipeline(
             min_duration_off=settings.min_duration_off,
         )
     )
-
-
-def progress_hook(duration_s: float, on_progress: Callable[[float], None] | None):
-    """A pyannote pipeline hook turning its step/batch callbacks into an estimated position in
-    the audio (segmentation ~ first 40 %, embeddings the rest)."""
-    shares = {"segmentation": (0.0, 0.4), "embeddings": (0.4, 0.6)}
-
-    def hook(step_name, step_artifact, file=None, total=None, completed=None):
-        if on_progress is None or step_name not in shares or not total or completed is None:
-            return
-        start, width = shares[step_name]
-        on_progress(duration_s * (start + width * min(completed / total, 1.0)))
-
-    return hook

@@ -1,4 +1,5 @@
-"""How many voices a recording holds, and which window-level voice rows belong together.
+"""How many voices a recording holds, and which window-level voice rows belong together;
+`SpeakerCounts`: what a user knows of the number beforehand.
 
 A row is [d-vector (256), log F0, log-mel envelope (40)] (see offline_diarization.py). The count
 comes from the rows in dense parts of voice space (the 30 % whose nearest neighbours are least
@@ -13,6 +14,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from whisper_pipeline.lib.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class SpeakerCounts:
+    """What is known about how many people speak (None: automatic)."""
+
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+
+    def override(self, other: SpeakerCounts | None) -> SpeakerCounts:
+        """`other`'s values where it sets them (a recording's own over the run's)."""
+        if other is None:
+            return self
+        if other.num_speakers is not None:
+            return other
+        return SpeakerCounts(
+            self.num_speakers
+            if other.min_speakers is None and other.max_speakers is None
+            else None,
+            other.min_speakers if other.min_speakers is not None else self.min_speakers,
+            other.max_speakers if other.max_speakers is not None else self.max_speakers,
+        )
+
+    def check(self) -> None:
+        for name, value in vars(self).items():
+            if value is not None and value < 1:
+                raise ConfigurationError(f"{name} must be at least 1 (got {value})")
+        if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
+            raise ConfigurationError(
+                f"min_speakers ({self.min_speakers}) is larger than max_speakers ({self.max_speakers})"
+            )
+
 
 DVECTOR = slice(0, 256)
 PITCH = slice(256, 257)

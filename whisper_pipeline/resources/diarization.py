@@ -4,7 +4,6 @@ weights, the default) or a configured pretrained pyannote pipeline."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -12,16 +11,15 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from whisper_pipeline.lib.audio import SAMPLE_RATE
+from whisper_pipeline.lib.diarization import diarize
 from whisper_pipeline.lib.errors import ConfigurationError
-from whisper_pipeline.lib.records import Diarization, SpeakerTurn
+from whisper_pipeline.lib.records import Diarization
+from whisper_pipeline.lib.speaker_count import SpeakerCounts
 from whisper_pipeline.lib.voices import (
     VoiceEncoder,
     VoiceLibrary,
     folder_fingerprint,
     load_voice_library,
-    name_speakers,
-    speaker_vectors,
 )
 from whisper_pipeline.resources.cached_model import CachedModelResource
 from whisper_pipeline.resources.secrets import (
@@ -32,38 +30,6 @@ from whisper_pipeline.resources.secrets import (
 )
 
 DISABLED = "diarization is disabled (resources.diarizer.config.backend is 'none')"
-
-
-@dataclass(frozen=True)
-class SpeakerCounts:
-    """What is known about how many people speak (None: automatic)."""
-
-    num_speakers: int | None = None
-    min_speakers: int | None = None
-    max_speakers: int | None = None
-
-    def override(self, other: SpeakerCounts | None) -> SpeakerCounts:
-        """`other`'s values where it sets them (a recording's own over the run's)."""
-        if other is None:
-            return self
-        if other.num_speakers is not None:
-            return other
-        return SpeakerCounts(
-            self.num_speakers
-            if other.min_speakers is None and other.max_speakers is None
-            else None,
-            other.min_speakers if other.min_speakers is not None else self.min_speakers,
-            other.max_speakers if other.max_speakers is not None else self.max_speakers,
-        )
-
-    def check(self) -> None:
-        for name, value in vars(self).items():
-            if value is not None and value < 1:
-                raise ConfigurationError(f"{name} must be at least 1 (got {value})")
-        if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
-            raise ConfigurationError(
-                f"min_speakers ({self.min_speakers}) is larger than max_speakers ({self.max_speakers})"
-            )
 
 
 @dataclass
@@ -208,44 +174,15 @@ class SpeakerDiarizer(CachedModelResource):
         counts: SpeakerCounts | None = None,
         on_progress: Callable[[float], None] | None = None,
     ) -> Diarization:
-        """Speaker turns of `audio` (overlaps kept), a voice vector per speaker, and names
-        from the voices folder; `on_progress(position_s)` as the pipeline moves along."""
-        from whisper_pipeline.lib.offline_diarization import progress_hook
-
-        counts = self.counts().override(counts)
-        counts.check()
-        started = time.monotonic()
-        duration_s = len(audio) / SAMPLE_RATE
-        turns: tuple[SpeakerTurn, ...] = ()
-        if len(audio) >= SAMPLE_RATE // 2:  # pyannote needs some audio to look at
-            import torch
-
-            output = loaded.pipeline(
-                {"waveform": torch.from_numpy(audio[None, :]), "sample_rate": SAMPLE_RATE},
-                num_speakers=counts.num_speakers,
-                min_speakers=counts.min_speakers,
-                max_speakers=counts.max_speakers,
-                hook=progress_hook(duration_s, on_progress),
-            )
-            annotation = getattr(output, "speaker_diarization", output)
-            turns = tuple(
-                SpeakerTurn(round(segment.start, 3), round(segment.end, 3), str(label))
-                for segment, _, label in annotation.itertracks(yield_label=True)
-            )
-        vectors = speaker_vectors(loaded.encoder, audio, turns)
-        names: dict[str, tuple[str, float]] = {}
-        if loaded.voices is not None:
-            names = name_speakers(vectors, loaded.voices, self.voice_match_threshold)
-            turns = tuple(
-                SpeakerTurn(t.start_s, t.end_s, names[t.speaker][0]) if t.speaker in names else t
-                for t in turns
-            )
-            vectors = {names.get(s, (s,))[0]: v for s, v in vectors.items()}
-        return Diarization(
-            turns=turns,
+        """Speaker turns of `audio` with this resource's settings (a recording's own `counts`
+        over the run's); see lib/diarization.py."""
+        return diarize(
+            loaded.pipeline,
+            loaded.encoder,
+            audio,
+            self.counts().override(counts),
+            voices=loaded.voices,
+            voice_match_threshold=self.voice_match_threshold,
             backend="offline" if loaded.backend == "offline" else f"pyannote:{self.pipeline}",
-            seconds=round(time.monotonic() - started, 3),
-            voice_vectors={s: tuple(float(x) for x in v) for s, v in vectors.items()},
-            named={name: similarity for name, similarity in names.values()},
-            extra={"audio_s": duration_s},
+            on_progress=on_progress,
         )

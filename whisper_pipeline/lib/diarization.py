@@ -1,0 +1,81 @@
+"""Who spoke when: a pyannote diarization pipeline's turns, a voice vector per speaker, and
+names from a voices folder where a speaker matches one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from whisper_pipeline.lib.audio import SAMPLE_RATE
+from whisper_pipeline.lib.records import Diarization, SpeakerTurn
+from whisper_pipeline.lib.speaker_count import SpeakerCounts
+from whisper_pipeline.lib.voices import VoiceEncoder, VoiceLibrary, name_speakers, speaker_vectors
+
+MIN_AUDIO_SAMPLES = SAMPLE_RATE // 2  # pyannote needs some audio to look at
+
+
+def diarize(
+    pipeline: Any,
+    encoder: VoiceEncoder,
+    audio: np.ndarray,
+    counts: SpeakerCounts,
+    voices: VoiceLibrary | None = None,
+    voice_match_threshold: float = 0.8,
+    backend: str = "offline",
+    on_progress: Callable[[float], None] | None = None,
+) -> Diarization:
+    """Speaker turns of `audio` (overlaps kept), a voice vector per speaker, and the names of
+    `voices` a speaker matches; `on_progress(position_s)` as the pipeline moves along."""
+    counts.check()
+    started = time.monotonic()
+    duration_s = len(audio) / SAMPLE_RATE
+    turns: tuple[SpeakerTurn, ...] = ()
+    if len(audio) >= MIN_AUDIO_SAMPLES:
+        import torch
+
+        output = pipeline(
+            {"waveform": torch.from_numpy(audio[None, :]), "sample_rate": SAMPLE_RATE},
+            num_speakers=counts.num_speakers,
+            min_speakers=counts.min_speakers,
+            max_speakers=counts.max_speakers,
+            hook=progress_hook(duration_s, on_progress),
+        )
+        annotation = getattr(output, "speaker_diarization", output)
+        turns = tuple(
+            SpeakerTurn(round(segment.start, 3), round(segment.end, 3), str(label))
+            for segment, _, label in annotation.itertracks(yield_label=True)
+        )
+    vectors = speaker_vectors(encoder, audio, turns)
+    names: dict[str, tuple[str, float]] = {}
+    if voices is not None:
+        names = name_speakers(vectors, voices, voice_match_threshold)
+        turns = tuple(
+            SpeakerTurn(t.start_s, t.end_s, names[t.speaker][0]) if t.speaker in names else t
+            for t in turns
+        )
+        vectors = {names.get(s, (s,))[0]: v for s, v in vectors.items()}
+    return Diarization(
+        turns=turns,
+        backend=backend,
+        seconds=round(time.monotonic() - started, 3),
+        voice_vectors={s: tuple(float(x) for x in v) for s, v in vectors.items()},
+        named={name: similarity for name, similarity in names.values()},
+        extra={"audio_s": duration_s},
+    )
+
+
+def progress_hook(duration_s: float, on_progress: Callable[[float], None] | None):
+    """A pyannote pipeline hook turning its step/batch callbacks into an estimated position in
+    the audio (segmentation ~ first 40 %, embeddings the rest)."""
+    shares = {"segmentation": (0.0, 0.4), "embeddings": (0.4, 0.6)}
+
+    def hook(step_name, step_artifact, file=None, total=None, completed=None):
+        if on_progress is None or step_name not in shares or not total or completed is None:
+            return
+        start, width = shares[step_name]
+        on_progress(duration_s * (start + width * min(completed / total, 1.0)))
+
+    return hook
