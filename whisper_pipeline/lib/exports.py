@@ -268,9 +268,11 @@ def to_json(
 
 def to_rttm(recording_id: str, turns: Sequence[SpeakerTurn]) -> str:
     """NIST RTTM, one SPEAKER line per turn, written by pyannote (what pyannote.metrics and
-    dscore read)."""
+    dscore read). RTTM fields are space-separated: a name such as "Ana Lima" is written
+    Ana_Lima."""
     buffer = io.StringIO()
-    speaker_annotation(turns, uri=recording_id).write_rttm(buffer)
+    labelled = [replace(turn, speaker="_".join(turn.speaker.split())) for turn in turns]
+    speaker_annotation(labelled, uri="_".join(recording_id.split())).write_rttm(buffer)
     return buffer.getvalue()
 
 

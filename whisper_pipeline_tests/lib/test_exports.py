@@ -3,7 +3,14 @@ import re
 
 from pyannote.database.util import load_rttm
 
-from whisper_pipeline.lib.exports import to_srt, to_txt, to_vtt, wrap_caption, write_exports
+from whisper_pipeline.lib.exports import (
+    to_rttm,
+    to_srt,
+    to_txt,
+    to_vtt,
+    wrap_caption,
+    write_exports,
+)
 from whisper_pipeline.lib.records import Segment, SpeakerTurn, Word
 
 SEGMENTS = [
@@ -200,3 +207,10 @@ def test_chinese_cues_keep_their_text_without_added_spaces():
     words = tuple(Word(i * 0.5, i * 0.5 + 0.4, t) for i, t in enumerate(tokens))
     cues = subtitle_cues([Segment(0.0, words[-1].end_s, CHINESE, words, "SPEAKER_00")])
     assert "".join(cue.text for cue in cues) == CHINESE and len(cues) > 1
+
+
+def test_rttm_keeps_a_name_with_spaces_in_one_field():
+    text = to_rttm("rec-1", [SpeakerTurn(0.0, 1.5, "Ana Lima"), SpeakerTurn(1.0, 2.0, "Bo")])
+    lines = text.splitlines()
+    assert len(lines) == 2 and all(len(line.split()) == 10 for line in lines)
+    assert lines[0].split()[7] == "Ana_Lima"

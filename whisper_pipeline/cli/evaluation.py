@@ -1,0 +1,96 @@
+"""`whisper-pipeline samples` and `evaluate`: recordings with references, and how well the
+models do on them (DER, JER, WER, speaker counts, speed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from whisper_pipeline.cli.common import load_run_config, resource_config
+
+
+@click.command("samples")
+@click.argument("folder")
+@click.option(
+    "--meetings",
+    type=int,
+    default=0,
+    help="Instead: this many synthetic meetings (2-4 voices) with RTTM and TXT references.",
+)
+@click.option("--seed", type=int, default=0, help="Seed of the synthetic meetings.")
+def samples_command(folder: str, meetings: int, seed: int) -> int:
+    """Write the sample recordings into FOLDER."""
+    from whisper_pipeline.samples import write_meeting_set, write_samples
+
+    if meetings:
+        paths = write_meeting_set(Path(folder), meetings, seed=seed)
+    else:
+        paths = write_samples(Path(folder))
+    for path in paths:
+        click.echo(path)
+    return 0
+
+
+@click.command("evaluate")
+@click.argument("folder")
+@click.option("--json", "report_path", help="Report file (default FOLDER/evaluation.json).")
+@click.option("--config", help="Run config YAML (resources: diarizer: config: ...).")
+@click.option("--collar", type=float, default=0.25, help="DER collar (seconds).")
+@click.option("--num-speakers", type=int, help="Tell the diarizer the count.")
+@click.option("--min-speakers", type=int)
+@click.option("--max-speakers", type=int)
+@click.option("--no-wer", is_flag=True, help="Skip transcription and WER.")
+def evaluate_command(
+    folder: str,
+    report_path: str | None,
+    config: str | None,
+    collar: float,
+    num_speakers: int | None,
+    min_speakers: int | None,
+    max_speakers: int | None,
+    no_wer: bool,
+) -> int:
+    """DER/JER/WER/speaker count/speed on a FOLDER with RTTM references."""
+    from whisper_pipeline.evaluate import evaluate_folder, table_header, table_line, write_report
+    from whisper_pipeline.lib.evaluation import summarize
+    from whisper_pipeline.lib.model_cache import MODEL_CACHE
+    from whisper_pipeline.lib.speaker_count import SpeakerCounts
+    from whisper_pipeline.resources.asr import WhisperASR
+    from whisper_pipeline.resources.diarization import SpeakerDiarizer
+
+    directory = Path(folder)
+    if not directory.is_dir():
+        click.echo(f"evaluate: {directory} is not a folder", err=True)
+        return 2
+    run_config = load_run_config(config)
+    diarizer = SpeakerDiarizer(**resource_config(run_config, "diarizer"))
+    asr = None if no_wer else WhisperASR(**resource_config(run_config, "asr"))
+    counts = SpeakerCounts(num_speakers, min_speakers, max_speakers)
+    click.echo(table_header())
+    try:
+        results = evaluate_folder(
+            directory,
+            diarizer,
+            asr,
+            counts,
+            collar_s=collar,
+            on_file=lambda result: click.echo(table_line(result)),
+        )
+    finally:
+        MODEL_CACHE.clear(reason="evaluation finished")
+    if not results:
+        click.echo(f"evaluate: no recordings in {directory}", err=True)
+        return 2
+    summary = summarize(results)
+    click.echo("\n" + "  ".join(f"{key}={value}" for key, value in summary.items()))
+    report = Path(report_path) if report_path else directory / "evaluation.json"
+    settings = {
+        "backend": diarizer.resolved_backend(),
+        "pipeline": diarizer.pipeline,
+        "collar_s": collar,
+        **{k: v for k, v in vars(counts).items() if v is not None},
+    }
+    write_report(report, results, settings)
+    click.echo(f"written: {report}")
+    return 0

@@ -1,0 +1,105 @@
+"""The long-running processes: `whisper-pipeline ui` (webserver and daemon), `worker` (a run
+worker that keeps models loaded) and `with-instance` (the containers' entry point)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from whisper_pipeline.cli.common import (
+    Options,
+    open_instance,
+    open_storage,
+    pass_options,
+    report_settled,
+)
+
+
+@click.command("ui")
+@click.option("--host", default="127.0.0.1", help="Bind address (default loopback only).")
+@click.option("--port", type=int, default=3000, show_default=True)
+@pass_options
+def ui_command(options: Options, host: str, port: int) -> int:
+    """Open the Dagster UI on this pipeline's instance.
+
+    Starts the webserver and daemon (`dagster dev`) on the instance the CLI uses, with a run
+    worker beside them when the instance uses the embedded broker."""
+    import subprocess
+
+    from whisper_pipeline.local_worker import local_worker
+    from whisper_pipeline.run_health import settle_dead_runs
+
+    pipeline_home = options.pipeline_home
+    instance = open_instance(pipeline_home)
+    workspace = Path("workspace.yaml").resolve()
+    target = (
+        ["-w", str(workspace)] if workspace.exists() else ["-m", "whisper_pipeline.definitions"]
+    )
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", *target, "-h", host, "-p", str(port)]
+    # dagster dev warns that a dagster.yaml in its working folder (the repository's template)
+    # is ignored: it runs in the instance's own folder, whose dagster.yaml it does use
+    dagster_home = os.environ["DAGSTER_HOME"]
+    report_settled(instance, settle_dead_runs(instance, open_storage(pipeline_home)))
+    with local_worker(instance, pipeline_home / "logs") as worker:
+        if worker:
+            click.echo(f"run worker started (log: {worker.log_path})")
+        click.echo("starting: " + " ".join(command))
+        process = subprocess.Popen(command, cwd=dagster_home)
+        try:
+            return process.wait()
+        except KeyboardInterrupt:  # the terminal's Ctrl+C reached dagster dev too
+            return process.wait()
+
+
+@click.command("worker")
+@click.option(
+    "--queues", default="gpu,cpu", show_default=True, help="Celery queues to take runs from."
+)
+@click.option(
+    "--concurrency", type=int, default=1, show_default=True, help="Runs at a time (one per GPU)."
+)
+@click.option("--name", help="Worker node name (default whisper@<host>).")
+@click.option("--loglevel", default="INFO", show_default=True)
+@pass_options
+def worker_command(
+    options: Options, queues: str, concurrency: int, name: str | None, loglevel: str
+) -> int:
+    """Start a run worker (Celery) that keeps models loaded across runs."""
+    from whisper_pipeline.instance import prepare_dagster_home
+    from whisper_pipeline.local_worker import worker_command as celery_command
+
+    dagster_home = prepare_dagster_home(options.pipeline_home)
+    command = celery_command(queues, concurrency, name, loglevel)
+    click.echo(f"DAGSTER_HOME={dagster_home}\nstarting: {' '.join(command)}", err=True)
+    os.execv(command[0], command)
+    return 0
+
+
+@click.command(
+    "with-instance",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@pass_options
+def with_instance_command(options: Options, command: tuple[str, ...]) -> int:
+    """Prepare DAGSTER_HOME, then run COMMAND in it.
+
+    The containers' entry point (see WHISPER_PIPELINE_INSTANCE), e.g.
+    `whisper-pipeline with-instance dagster-daemon run`."""
+    from whisper_pipeline.instance import prepare_dagster_home
+
+    parts = [part for part in command if part != "--"]
+    if not parts:
+        click.echo("with-instance: give a command to run", err=True)
+        return 2
+    dagster_home = prepare_dagster_home(options.pipeline_home)
+    click.echo(f"DAGSTER_HOME={dagster_home}", err=True)
+    beside_python = Path(sys.executable).with_name(parts[0])  # this environment's dagster
+    if beside_python.exists():
+        parts[0] = str(beside_python)
+    os.execvp(parts[0], parts)
+    return 0

@@ -1,0 +1,56 @@
+"""`whisper-pipeline status`: recent runs per recording, with their step, progress and error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from whisper_pipeline.cli.common import Options, open_instance, open_storage, pass_options
+
+
+@click.command("status")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
+@click.option("--watch", is_flag=True, help="Refresh until Ctrl+C.")
+@click.option("--interval", type=float, default=2.0, help="Seconds between refreshes.")
+@pass_options
+def status_command(options: Options, limit: int, output: str, watch: bool, interval: float) -> int:
+    """Recent runs per recording: state, step, error."""
+    import time
+
+    from whisper_pipeline.run_health import settle_dead_runs
+    from whisper_pipeline.status import format_table, recent_runs
+
+    pipeline_home = options.pipeline_home
+    instance = open_instance(pipeline_home)
+    storage = open_storage(pipeline_home)
+    while True:
+        settle_dead_runs(instance, storage)  # a dead run is never shown as running
+        rows = recent_runs(instance, limit=limit)
+        if output == "json":
+            click.echo(json.dumps(rows, indent=2, default=str))
+        else:
+            if watch:
+                click.echo("\033[2J\033[H", nl=False)  # clear the terminal
+            click.echo(format_table(rows) if rows else "no runs yet")
+            failures = _recent_failures(pipeline_home)
+            if failures:
+                click.echo("\nrecent failures:")
+                for failed_at, name, step, error in failures:
+                    click.echo(f"  {failed_at:%Y-%m-%d %H:%M} {name} [{step}] {error}")
+        if not watch:
+            return 0
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            return 0
+
+
+def _recent_failures(pipeline_home: Path, limit: int = 5) -> list[tuple]:
+    with open_storage(pipeline_home).warehouse.query_connection() as connection:
+        return connection.execute(
+            "SELECT failed_at, source_name, step, error FROM failures ORDER BY failed_at DESC LIMIT ?",
+            [limit],
+        ).fetchall()
