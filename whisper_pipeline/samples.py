@@ -179,6 +179,86 @@ def write_samples(folder: Path) -> list[Path]:
     return [call, meeting]
 
 
+def write_stereo_call(out_path: Path, bleed_db: float = -30.0) -> list[SpeakerTurn]:
+    """pyannote's real call as a call centre records it: each speaker on a channel of their own
+    (from its reference turns; where both talk, both channels hold the mix), the other side
+    leaking in `bleed_db` quieter. Returns the reference turns, labelled by channel
+    (SPEAKER_00 left, SPEAKER_01 right)."""
+    import numpy as np
+
+    from whisper_pipeline.lib.audio import SAMPLE_RATE, load_audio
+    from whisper_pipeline.lib.evaluation import read_rttm
+
+    audio = load_audio(pyannote_sample_dir() / "sample.wav")
+    turns = read_rttm(pyannote_sample_dir() / "sample.rttm")
+    speakers = sorted(
+        {turn.speaker for turn in turns},
+        key=lambda s: min(t.start_s for t in turns if t.speaker == s),
+    )
+    bleed = 10 ** (bleed_db / 20)
+    channels = np.full((2, len(audio)), bleed, dtype=np.float32)
+    for turn in turns:
+        side = speakers.index(turn.speaker)
+        start, end = (round(t * SAMPLE_RATE) for t in (turn.start_s - 0.1, turn.end_s + 0.1))
+        channels[side, max(start, 0) : end] = 1.0
+    _write_stereo(out_path, channels * audio)
+    return [
+        SpeakerTurn(turn.start_s, turn.end_s, f"SPEAKER_{speakers.index(turn.speaker):02d}")
+        for turn in turns
+    ]
+
+
+def write_overlapping_stereo_call(out_path: Path, bleed_db: float = -30.0) -> dict[str, str]:
+    """Both speakers of pyannote's real call talking at once, each on a channel of their own:
+    every utterance of its reference transcript (STM) cut out, one speaker's utterances laid
+    end to end on the left, the other's on the right, from the same start, the other side
+    leaking in `bleed_db` quieter. Mixed to mono this is speech over speech throughout.
+    Returns each channel speaker's reference text (SPEAKER_00 left, SPEAKER_01 right)."""
+    import numpy as np
+
+    from whisper_pipeline.lib.audio import SAMPLE_RATE, load_audio
+
+    audio = load_audio(pyannote_sample_dir() / "sample.wav")
+    lines = [
+        line.split(maxsplit=5)
+        for line in (pyannote_sample_dir() / "sample.stm").read_text().splitlines()
+    ]
+    speakers = list(dict.fromkeys(fields[2] for fields in lines))
+    tracks: list[list[np.ndarray]] = [[], []]
+    texts: list[list[str]] = [[], []]
+    gap = np.zeros(int(0.4 * SAMPLE_RATE), dtype=np.float32)
+    for _, _, speaker, start, end, text in lines:
+        side = speakers.index(speaker)
+        tracks[side] += [
+            audio[round(float(start) * SAMPLE_RATE) : round(float(end) * SAMPLE_RATE)],
+            gap,
+        ]
+        texts[side].append(text)
+    left, right = (np.concatenate(track) for track in tracks)
+    length = max(len(left), len(right))
+    own = np.zeros((2, length), dtype=np.float32)
+    own[0, : len(left)], own[1, : len(right)] = left, right
+    bleed = 10 ** (bleed_db / 20)
+    _write_stereo(out_path, np.stack([own[0] + bleed * own[1], own[1] + bleed * own[0]]))
+    return {f"SPEAKER_{side:02d}": " ".join(texts[side]) for side in (0, 1)}
+
+
+def _write_stereo(path: Path, channels) -> None:
+    """(2, samples) float audio as a 16 kHz 16-bit stereo WAV."""
+    import wave
+
+    import numpy as np
+
+    from whisper_pipeline.lib.audio import SAMPLE_RATE
+
+    pcm = (np.clip(channels.T, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(pcm)
+
+
 # A wider cast for synthetic meetings (the evaluation set draws 2-4 per file): espeak-ng
 # accents, variants and pitches picked from 80 candidates so that no two of them sound alike to
 # a voice encoder (mean d-vectors below 0.91 cosine similarity). Variants that differ only

@@ -67,7 +67,16 @@ def relabel_diarization(diarization: Diarization, old: str, new: str) -> Diariza
             for key, vector in diarization.voice_vectors.items()
         },
         named=named,
+        extra={**diarization.extra, **_relabelled_channels(diarization.extra, old, new)},
     )
+
+
+def _relabelled_channels(extra: dict, old: str, new: str) -> dict:
+    """A call recorded per channel keeps saying which channel is whose under the new name."""
+    channel_speakers = extra.get("channel_speakers")
+    if not channel_speakers:
+        return {}
+    return {"channel_speakers": [new if s == old else s for s in channel_speakers]}
 
 
 def resolve_recording(storage: PipelineStorage, recording: str) -> str:

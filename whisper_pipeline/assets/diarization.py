@@ -13,6 +13,7 @@ from whisper_pipeline.assets.step import (
     source_file,
 )
 from whisper_pipeline.lib.audio import load_audio
+from whisper_pipeline.lib.channels import PER_CHANNEL
 from whisper_pipeline.lib.records import Diarization, RecordingFacts
 from whisper_pipeline.lib.speaker_count import SpeakerCounts
 from whisper_pipeline.lib.warehouse import embedding_rows, turn_rows
@@ -50,12 +51,15 @@ def diarization(
             path = source_file(storage, facts)
             counts = SpeakerCounts(config.num_speakers, config.min_speakers, config.max_speakers)
             with diarizer.borrow() as loaded:
-                result = diarizer.diarize(
-                    loaded.model,
-                    load_audio(path),
-                    counts,
-                    on_progress=lambda at: step.progress.update(at),
-                )
+                if facts.channel_layout == PER_CHANNEL:  # a call recorded per side
+                    result = diarizer.diarize_by_channel(loaded.model, path)
+                else:
+                    result = diarizer.diarize(
+                        loaded.model,
+                        load_audio(path),
+                        counts,
+                        on_progress=lambda at: step.progress.update(at),
+                    )
             cache = "hit" if loaded.cache_hit else f"miss (loaded in {loaded.load_seconds:.1f}s)"
         storage.warehouse.write(
             "speaker_turns", step.recording_id, turn_rows(step.recording_id, result)

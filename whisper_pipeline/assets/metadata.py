@@ -1,11 +1,14 @@
 """Step 1: what the recording is (ffprobe facts, content hash); rejects what is not audio."""
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from whisper_pipeline.assets.step import PER_RECORDING, hand_on, recording_step
 from whisper_pipeline.lib.audio import probe
+from whisper_pipeline.lib.channels import MONO, ChannelLayout, channel_layout, measure_stereo
+from whisper_pipeline.lib.errors import RecordingError
 from whisper_pipeline.lib.records import RecordingFacts
 from whisper_pipeline.resources.storage import PipelineStorage
 
@@ -22,6 +25,7 @@ def recording_metadata(
         entry = storage.registry.get(step.recording_id)
         path = storage.registry.check_unchanged(entry)
         info = probe(path)
+        layout = _layout(context, path, info.channels)
         facts = RecordingFacts(
             recording_id=step.recording_id,
             source_path=str(path),
@@ -33,6 +37,7 @@ def recording_metadata(
             sample_rate_hz=info.sample_rate_hz,
             channels=info.channels,
             container=info.container,
+            channel_layout=layout.kind,
         )
         storage.warehouse.write(
             "recording_files",
@@ -48,6 +53,7 @@ def recording_metadata(
                     "codec": info.codec,
                     "sample_rate_hz": info.sample_rate_hz,
                     "channels": info.channels,
+                    "channel_layout": layout.kind,
                     "container": info.container,
                     "registered_at": datetime.fromisoformat(entry.registered_at).astimezone(UTC),
                     "run_id": context.run.run_id,
@@ -64,8 +70,21 @@ def recording_metadata(
                 "codec": info.codec,
                 "sample_rate_hz": info.sample_rate_hz,
                 "channels": info.channels,
+                "channel_layout": layout.describe(),
                 "container": info.container,
                 "size_bytes": MetadataValue.int(info.size_bytes),
                 "content_sha256": entry.content_sha256,
             },
         )
+
+
+def _layout(context: AssetExecutionContext, path: Path, channels: int) -> ChannelLayout:
+    """What a stereo file's channels hold; a file that does not decode to its end is mixed to
+    mono as any other (transcription then says how much of it decoded)."""
+    if channels != 2:
+        return ChannelLayout(MONO)
+    try:
+        return channel_layout(measure_stereo(path))
+    except RecordingError as error:
+        context.log.warning("channel layout not measured (%s): mixed to mono", error)
+        return ChannelLayout(MONO)

@@ -60,7 +60,11 @@ def speaker_transcript(
     transcript: Transcript = handed_over(context, storage, transcript_asset)
     diarization: Diarization = handed_over(context, storage, diarization_asset)
     with recording_step(context, storage, "speaker_transcript") as step:
-        segments = assign_speakers(transcript.segments, diarization.turns)
+        segments = assign_speakers(
+            transcript.segments,
+            diarization.turns,
+            channel_speakers=diarization.extra.get("channel_speakers") or (),
+        )
         warehouse = storage.warehouse
         warehouse.write("segments", step.recording_id, segment_rows(step.recording_id, segments))
         warehouse.write("words", step.recording_id, word_rows(step.recording_id, segments))

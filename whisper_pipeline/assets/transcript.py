@@ -2,6 +2,8 @@
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from whisper_pipeline.assets.step import (
     source_file,
 )
 from whisper_pipeline.lib.audio import CountedWindows, iter_windows
+from whisper_pipeline.lib.channels import PER_CHANNEL, channel_activity, gated, measure_stereo
 from whisper_pipeline.lib.exports import SubtitleStyle, about_recording, write_exports
 from whisper_pipeline.lib.language import english_only_warning, looks_like_wrong_language, summarize
 from whisper_pipeline.lib.quality import truncated_by
@@ -64,21 +67,36 @@ def transcript(
             started = time.monotonic()
             probabilities: dict[str, list[float]] = defaultdict(list)
             redecoded = recovered = 0
-            decoded = CountedWindows(iter_windows(path, asr.windows_of(whisper.model)))
-            for window in transcribe_windows(
-                whisper.model,
-                decoded,
-                facts.duration_s,
-                asr.language,
-                asr.batch_size,
-                aligner,
-                on_progress=step.progress.update,
-            ):
-                if window.probability is not None:
-                    probabilities[window.language].append(window.probability)
-                segments.extend(window.segments)
-                redecoded += window.redecoded
-                recovered += window.recovered
+            # a call recorded one voice per channel is transcribed channel by channel: speech
+            # over speech stays two clear streams instead of one garbled mix
+            channels = (0, 1) if facts.channel_layout == PER_CHANNEL else (None,)
+            voices = (
+                channel_activity(measure_stereo(path).levels) if channels[0] is not None else []
+            )
+            counted = []
+            for index, channel in enumerate(channels):
+                decoded = CountedWindows(
+                    iter_windows(path, asr.windows_of(whisper.model), channel=channel)
+                )
+                counted.append(decoded)
+                for window in transcribe_windows(
+                    whisper.model,
+                    decoded if channel is None else gated(decoded, voices[channel]),
+                    facts.duration_s,
+                    asr.language,
+                    asr.batch_size,
+                    aligner,
+                    on_progress=_share_of(
+                        step.progress.update, index, len(channels), facts.duration_s, len(segments)
+                    ),
+                ):
+                    if window.probability is not None:
+                        probabilities[window.language].append(window.probability)
+                    segments.extend(replace(s, channel=channel) for s in window.segments)
+                    redecoded += window.redecoded
+                    recovered += window.recovered
+            segments.sort(key=lambda segment: (segment.start_s, segment.end_s))
+            decoded = counted[0]
             seconds = time.monotonic() - started
             english_only = asr.language is None and not is_multilingual(whisper.model)
         summary = summarize(segments, probabilities)
@@ -198,3 +216,17 @@ def _store(
         about_recording(result, storage.source_name(recording_id)),
         style,
     )
+
+
+def _share_of(
+    update: Callable[[float, int], None], index: int, parts: int, duration_s: float, before: int
+) -> Callable[[float, int], None]:
+    """Progress of pass `index` of `parts` through the audio (channel by channel) as progress
+    through the whole step, counting the `before` segments of the passes before."""
+    if parts == 1:
+        return update
+
+    def report(position_s: float, segments: int) -> None:
+        update((index * duration_s + position_s) / parts, before + segments)
+
+    return report

@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -112,7 +113,18 @@ def _decoded_duration(path: Path) -> float:
     return samples / SAMPLE_RATE
 
 
-def _ffmpeg_decoder(path: Path) -> subprocess.Popen[bytes]:
+# what to decode: the channels mixed to mono, both channels of a stereo file interleaved, or
+# one channel (0: left, 1: right) alone
+Channels = Literal["mono", "stereo"] | int
+
+
+def _ffmpeg_decoder(path: Path, channels: Channels = "mono") -> subprocess.Popen[bytes]:
+    if channels == "mono":
+        layout = ["-ac", "1"]
+    elif channels == "stereo":
+        layout = ["-ac", "2"]
+    else:
+        layout = ["-af", f"pan=mono|c0=c{int(channels)}"]
     command = [
         require_tool("ffmpeg"),
         "-nostdin",
@@ -125,8 +137,7 @@ def _ffmpeg_decoder(path: Path) -> subprocess.Popen[bytes]:
         "-vn",
         "-f",
         "s16le",
-        "-ac",
-        "1",
+        *layout,
         "-ar",
         str(SAMPLE_RATE),
         "-",
@@ -134,22 +145,25 @@ def _ffmpeg_decoder(path: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def iter_chunks(path: Path, chunk_s: float) -> Iterator[np.ndarray]:
-    """Yield the recording as consecutive float32 pieces of `chunk_s` seconds (the last shorter).
+def iter_chunks(path: Path, chunk_s: float, channels: Channels = "mono") -> Iterator[np.ndarray]:
+    """Yield the recording as consecutive float32 pieces of `chunk_s` seconds (the last shorter);
+    with `channels="stereo"` each piece is (samples, 2).
 
     One ffmpeg process streams the whole file, so memory is bounded by one piece whatever the
     recording's length, and no sample is decoded twice.
     """
-    chunk_bytes = int(chunk_s * SAMPLE_RATE) * 2
-    process = _ffmpeg_decoder(Path(path))
+    width = 2 if channels == "stereo" else 1
+    chunk_bytes = int(chunk_s * SAMPLE_RATE) * 2 * width
+    process = _ffmpeg_decoder(Path(path), channels)
     assert process.stdout is not None and process.stderr is not None
     try:
         while True:
             data = process.stdout.read(chunk_bytes)
             if not data:
                 break
-            usable = len(data) - len(data) % 2
-            yield np.frombuffer(data[:usable], dtype=np.int16).astype(np.float32) / 32768.0
+            usable = len(data) - len(data) % (2 * width)
+            samples = np.frombuffer(data[:usable], dtype=np.int16).astype(np.float32) / 32768.0
+            yield samples.reshape(-1, 2) if width == 2 else samples
         error = process.stderr.read().decode(errors="replace")
         if process.wait() != 0:
             raise RecordingError(str(path), f"decoding failed: {_last_error_line(error, path)}")
@@ -161,9 +175,10 @@ def iter_chunks(path: Path, chunk_s: float) -> Iterator[np.ndarray]:
         process.stderr.close()
 
 
-def load_audio(path: Path) -> np.ndarray:
-    """Decode a whole recording; for short files and tests (long files go through iter_windows)."""
-    pieces = list(iter_chunks(path, chunk_s=60.0))
+def load_audio(path: Path, channels: Channels = "mono") -> np.ndarray:
+    """Decode a whole recording (mixed to mono, or one channel); for short files, diarization
+    and tests (transcription goes through iter_windows)."""
+    pieces = list(iter_chunks(path, chunk_s=60.0, channels=channels))
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
 
@@ -214,15 +229,17 @@ class AudioWindow:
 
 
 def iter_windows(
-    path: Path, window_s: float = 300.0, search_s: float = 5.0
+    path: Path, window_s: float = 300.0, search_s: float = 5.0, channel: int | None = None
 ) -> Iterator[AudioWindow]:
     """Yield windows of about `window_s` seconds, each cut at the quietest point of its last
-    `search_s` seconds, so that a word is rarely split between two windows."""
+    `search_s` seconds, so that a word is rarely split between two windows (of one `channel`
+    alone when given, else of the mono mix)."""
     window = int(window_s * SAMPLE_RATE)
     search = min(int(search_s * SAMPLE_RATE), window // 2)
     pending = np.zeros(0, dtype=np.float32)
     start_sample = 0
-    for chunk in iter_chunks(path, chunk_s=window_s):
+    decode: Channels = "mono" if channel is None else channel
+    for chunk in iter_chunks(path, chunk_s=window_s, channels=decode):
         pending = np.concatenate([pending, chunk]) if len(pending) else chunk
         while len(pending) >= window + search:
             cut = window - search + quietest_point(pending[window - search : window])

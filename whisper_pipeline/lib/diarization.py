@@ -1,15 +1,18 @@
-"""Who spoke when: a pyannote diarization pipeline's turns, a voice vector per speaker, and
-names from a voices folder where a speaker matches one."""
+"""Who spoke when: a pyannote diarization pipeline's turns (for a call recorded one voice per
+channel, the channels'), a voice vector per speaker, and names from a voices folder where a
+speaker matches one."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from whisper_pipeline.lib.audio import SAMPLE_RATE
+from whisper_pipeline.lib.audio import SAMPLE_RATE, load_audio
+from whisper_pipeline.lib.channels import FRAME_S, channel_activity, measure_stereo
 from whisper_pipeline.lib.records import Diarization, SpeakerTurn
 from whisper_pipeline.lib.speaker_count import SpeakerCounts
 from whisper_pipeline.lib.voices import VoiceEncoder, VoiceLibrary, name_speakers, speaker_vectors
@@ -49,21 +52,67 @@ def diarize(
             for segment, _, label in annotation.itertracks(yield_label=True)
         )
     vectors = speaker_vectors(encoder, audio, turns)
-    names: dict[str, tuple[str, float]] = {}
-    if voices is not None:
-        names = name_speakers(vectors, voices, voice_match_threshold)
-        turns = tuple(
-            SpeakerTurn(t.start_s, t.end_s, names[t.speaker][0]) if t.speaker in names else t
-            for t in turns
+    names = name_speakers(vectors, voices, voice_match_threshold) if voices else {}
+    return _result(turns, vectors, names, backend, started, {"audio_s": duration_s})
+
+
+def diarize_by_channel(
+    path: Path,
+    encoder: VoiceEncoder,
+    voices: VoiceLibrary | None = None,
+    voice_match_threshold: float = 0.8,
+) -> Diarization:
+    """Turns of a call recorded one voice per channel (lib/channels.py): SPEAKER_00 speaks where
+    the left channel's own voice is heard, SPEAKER_01 the right's; overlaps kept. Each voice
+    vector comes from its own channel. `extra["channel_speakers"]` gives each channel's
+    speaker (None for a channel nobody speaks on)."""
+    started = time.monotonic()
+    levels = measure_stereo(path).levels
+    labels = ("SPEAKER_00", "SPEAKER_01")
+    turns = tuple(
+        sorted(
+            (
+                SpeakerTurn(start, end, labels[channel])
+                for channel, spans in enumerate(channel_activity(levels))
+                for start, end in spans
+            ),
+            key=lambda turn: (turn.start_s, turn.speaker),
         )
-        vectors = {names.get(s, (s,))[0]: v for s, v in vectors.items()}
+    )
+    vectors: dict[str, np.ndarray] = {}
+    for channel, label in enumerate(labels):
+        own = [turn for turn in turns if turn.speaker == label]
+        if own:
+            vectors |= speaker_vectors(encoder, load_audio(path, channels=channel), own)
+    names = name_speakers(vectors, voices, voice_match_threshold) if voices else {}
+    channel_speakers = [
+        names.get(label, (label,))[0] if label in vectors else None for label in labels
+    ]
+    extra = {"audio_s": levels.shape[1] * FRAME_S, "channel_speakers": channel_speakers}
+    return _result(turns, vectors, names, "channels", started, extra)
+
+
+def _result(
+    turns: tuple[SpeakerTurn, ...],
+    vectors: dict[str, np.ndarray],
+    names: dict[str, tuple[str, float]],
+    backend: str,
+    started: float,
+    extra: dict[str, Any],
+) -> Diarization:
+    """The diarization, with the speakers the voices folder knows under their names."""
+    turns = tuple(
+        SpeakerTurn(t.start_s, t.end_s, names[t.speaker][0]) if t.speaker in names else t
+        for t in turns
+    )
+    vectors = {names.get(s, (s,))[0]: v for s, v in vectors.items()}
     return Diarization(
         turns=turns,
         backend=backend,
         seconds=round(time.monotonic() - started, 3),
         voice_vectors={s: tuple(float(x) for x in v) for s, v in vectors.items()},
         named={name: similarity for name, similarity in names.values()},
-        extra={"audio_s": duration_s},
+        extra=extra,
     )
 
 

@@ -104,6 +104,38 @@ def word_error_rate(reference_text: str, found_text: str) -> float:
     return round(float(jiwer.wer(reference, found or "")), 4)
 
 
+def speaker_attributed_wer(references: dict[str, str], found: dict[str, str]) -> float:
+    """Who said what, scored (cpWER, as in CHiME-6): each reference speaker's words against
+    the words of the found speaker they are best matched with (one to one; a found speaker
+    left over counts as insertions, a reference speaker without one as deletions)."""
+    import itertools
+
+    import jiwer
+
+    refs = {name: normalize_words(text) for name, text in references.items()}
+    hyps = [normalize_words(text) for text in found.values()]
+    total = sum(len(text.split()) for text in refs.values())
+    if not total:
+        return 0.0 if not any(hyps) else 1.0
+    width = max(len(refs), len(hyps))
+    padded_refs = [*refs.values(), *[""] * (width - len(refs))]
+    padded_hyps = [*hyps, *[""] * (width - len(hyps))]
+
+    def errors(reference: str, hypothesis: str) -> int:
+        if not reference:
+            return len(hypothesis.split())
+        if not hypothesis:
+            return len(reference.split())
+        out = jiwer.process_words(reference, hypothesis)
+        return out.substitutions + out.deletions + out.insertions
+
+    best = min(
+        sum(errors(r, h) for r, h in zip(padded_refs, order, strict=True))
+        for order in itertools.permutations(padded_hyps)
+    )
+    return round(best / total, 4)
+
+
 @dataclass(frozen=True)
 class FileResult:
     """One recording's evaluation row (the JSON the evaluate command writes)."""

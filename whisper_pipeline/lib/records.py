@@ -19,6 +19,7 @@ class RecordingFacts:
     sample_rate_hz: int
     channels: int
     container: str
+    channel_layout: str = "mono"  # lib/channels.py: "one voice per channel" is diarized by channel
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Segment:
     speaker: str | None = None
     avg_logprob: float | None = None
     language: str | None = None  # the language its window was transcribed in
+    channel: int | None = None  # the channel it was transcribed from (one voice per channel)
 
 
 @dataclass(frozen=True)

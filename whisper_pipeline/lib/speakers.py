@@ -32,16 +32,26 @@ def _nearest_speaker(time_s: float, turns: Sequence[SpeakerTurn]) -> str | None:
 
 
 def assign_speakers(
-    segments: Sequence[Segment], turns: Sequence[SpeakerTurn], fill_nearest: bool = True
+    segments: Sequence[Segment],
+    turns: Sequence[SpeakerTurn],
+    fill_nearest: bool = True,
+    channel_speakers: Sequence[str | None] = (),
 ) -> list[Segment]:
     """Give each word the speaker it overlaps most (the nearest turn's speaker when it overlaps
-    none and `fill_nearest`), and each segment the speaker holding most of its words' time."""
+    none and `fill_nearest`), and each segment the speaker holding most of its words' time.
+    A segment transcribed from a channel with a speaker of its own (`channel_speakers`, a
+    call recorded one voice per channel) is that speaker's, words and all."""
     if not turns:
         return list(segments)
     ordered = sorted(turns, key=lambda t: t.start_s)
     starts = [turn.start_s for turn in ordered]
     result: list[Segment] = []
     for segment in segments:
+        own = _channel_speaker(segment, channel_speakers)
+        if own is not None:
+            words_of_own = tuple(replace(word, speaker=own) for word in segment.words)
+            result.append(replace(segment, words=words_of_own, speaker=own))
+            continue
         words: list[Word] = []
         time_by_speaker: dict[str, float] = defaultdict(float)
         for word in segment.words:
@@ -57,3 +67,9 @@ def assign_speakers(
         speaker = max(time_by_speaker, key=time_by_speaker.get) if time_by_speaker else None
         result.append(replace(segment, words=tuple(words), speaker=speaker))
     return result
+
+
+def _channel_speaker(segment: Segment, channel_speakers: Sequence[str | None]) -> str | None:
+    if segment.channel is None or segment.channel >= len(channel_speakers):
+        return None
+    return channel_speakers[segment.channel]

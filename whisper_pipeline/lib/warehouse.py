@@ -41,6 +41,7 @@ TABLES: dict[str, pa.Schema] = {
             ("codec", pa.string()),
             ("sample_rate_hz", pa.int32()),
             ("channels", pa.int32()),
+            ("channel_layout", pa.string()),
             ("container", pa.string()),
             ("registered_at", pa.timestamp("us", tz="UTC")),
             ("run_id", pa.string()),
@@ -193,7 +194,7 @@ _TABLE_VIEWS = (
 _RECORDINGS_VIEW = """
 CREATE OR REPLACE VIEW recordings AS
 SELECT f.recording_id, f.source_name, f.source_path, f.content_sha256, f.size_bytes,
-       f.duration_s, f.codec, f.sample_rate_hz, f.channels, f.container, f.registered_at,
+       f.duration_s, f.codec, f.sample_rate_hz, f.channels, f.channel_layout, f.container, f.registered_at,
        t.language, t.language_probability, t.languages, t.language_note, t.model, t.device, t.word_timestamps, t.segments, t.words,
        t.transcribe_s, t.realtime_factor, t.no_speech, t.transcribed_at,
        s.speakers, s.speech_s, s.silence_ratio, s.overlap_s, s.diarization_backend,
@@ -226,10 +227,11 @@ class Warehouse:
 
     def ensure_layout(self) -> None:
         """Create each table's folder with an empty file carrying its schema, so every view
-        resolves (with zero rows) before the first recording arrives."""
+        resolves (with zero rows) before the first recording arrives, and has every column of
+        this version (a column added since older rows were written reads as NULL for them)."""
         for table, schema in TABLES.items():
             schema_file = self.table_dir(table) / _SCHEMA_FILE
-            if not schema_file.exists():
+            if not schema_file.exists() or not pq.read_schema(schema_file).equals(schema):
                 replace_atomic(
                     schema_file, lambda tmp, s=schema: pq.write_table(s.empty_table(), tmp)
                 )

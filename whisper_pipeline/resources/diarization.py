@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
-from whisper_pipeline.lib.diarization import diarize
+from whisper_pipeline.lib.diarization import diarize, diarize_by_channel
 from whisper_pipeline.lib.errors import ConfigurationError
 from whisper_pipeline.lib.records import Diarization
 from whisper_pipeline.lib.speaker_count import SpeakerCounts
@@ -159,6 +160,10 @@ class SpeakerDiarizer(CachedModelResource):
                 " diarizer.pipeline at a local folder, or use backend: offline (see"
                 " docs/diarization.md)"
             ) from error
+
+    def diarize_by_channel(self, loaded: LoadedDiarizer, path: Path) -> Diarization:
+        """Speaker turns of a call recorded one voice per channel; see lib/diarization.py."""
+        return diarize_by_channel(path, loaded.encoder, loaded.voices, self.voice_match_threshold)
 
     def release_model(self, model: LoadedDiarizer) -> None:
         import torch

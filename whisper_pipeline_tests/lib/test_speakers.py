@@ -31,3 +31,20 @@ def test_words_outside_every_turn_take_the_nearest_speaker():
 def test_without_turns_nothing_changes():
     segment = _segment((0.0, 1.0, "hi"))
     assert assign_speakers([segment], []) == [segment]
+
+
+def test_a_segment_from_a_speaker_s_own_channel_is_theirs_even_over_the_other_s_turn():
+    from whisper_pipeline.lib.records import Segment, SpeakerTurn, Word
+    from whisper_pipeline.lib.speakers import assign_speakers
+
+    turns = [SpeakerTurn(0.0, 2.3, "SPEAKER_00"), SpeakerTurn(2.0, 4.0, "SPEAKER_01")]
+    words = (Word(2.1, 2.5, "yes"), Word(2.6, 3.0, "sure"))
+    left = Segment(2.1, 3.0, "yes sure", words, channel=0)
+    right = Segment(2.1, 3.0, "yes sure", words, channel=1)
+    mixed = Segment(2.1, 3.0, "yes sure", words)
+    channel_speakers = ["SPEAKER_00", "SPEAKER_01"]
+    by_channel = assign_speakers([left, right, mixed], turns, channel_speakers=channel_speakers)
+    assert [segment.speaker for segment in by_channel] == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_01"]
+    assert {word.speaker for word in by_channel[0].words} == {"SPEAKER_00"}
+    # without the channels' speakers, overlap decides
+    assert assign_speakers([left], turns)[0].speaker == "SPEAKER_01"

@@ -88,3 +88,26 @@ def test_a_user_holding_the_database_open_never_blocks_the_pipeline(tmp_path):
         assert con.execute("SELECT text FROM segments").fetchall() == [("Hi there.",)]
     finally:
         con.close()
+
+
+def test_a_home_written_before_a_column_existed_gets_it_as_null(tmp_path):
+    """Upgrading keeps old rows queryable: a table folder whose files predate a column (here
+    recording_files.channel_layout) shows the column, NULL for the old rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from whisper_pipeline.lib.warehouse import TABLES
+
+    warehouse = Warehouse(tmp_path / "warehouse")
+    warehouse.ensure_layout()
+    old_schema = pa.schema([f for f in TABLES["recording_files"] if f.name != "channel_layout"])
+    folder = warehouse.table_dir("recording_files")
+    for schema_file in folder.glob("*.parquet"):
+        pq.write_table(old_schema.empty_table(), schema_file)
+    row = {name: None for name in old_schema.names} | {"recording_id": "old-1", "channels": 2}
+    pq.write_table(pa.Table.from_pylist([row], schema=old_schema), folder / "old-1.parquet")
+    with warehouse.query_connection() as con:
+        rows = con.execute(
+            "SELECT recording_id, channels, channel_layout FROM recordings"
+        ).fetchall()
+    assert rows == [("old-1", 2, None)]
