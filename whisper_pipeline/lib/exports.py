@@ -97,6 +97,7 @@ class SubtitleStyle:
     max_line_width: int = LINE_WIDTH  # display columns per line
     max_line_count: int | None = 2  # lines per cue; a longer segment becomes several cues
     min_cue_s: float = 0.5  # a shorter cue flashes by unread: held longer, up to the next cue
+    highlight_words: bool = False  # WhisperX's --highlight_words: the word being said underlined
 
 
 DEFAULT_STYLE = SubtitleStyle()
@@ -108,6 +109,7 @@ class Cue:
     end_s: float
     text: str
     speaker: str | None
+    words: tuple[Word, ...] = ()  # the timed words it shows, in order
 
 
 SHORTEST_CUE_S = 0.05  # WebVTT requires an end after the start
@@ -126,12 +128,12 @@ def _split_segment(segment: Segment, style: SubtitleStyle, prefix: bool) -> list
     """The segment as cues of at most max_line_count lines: words in order, each cue timed
     from its first word to its last (by share of characters when there are no word times)."""
     text = segment.text.strip()
-    if _fits(text, segment.speaker, style, prefix):
-        return [Cue(segment.start_s, segment.end_s, text, segment.speaker)]
     words = [w for w in segment.words if w.text.strip()]
+    if _fits(text, segment.speaker, style, prefix):
+        return [Cue(segment.start_s, segment.end_s, text, segment.speaker, tuple(words))]
     tokens = [w.text.strip() for w in words] if words else text.split()
     if len(tokens) <= 1:
-        return [Cue(segment.start_s, segment.end_s, text, segment.speaker)]
+        return [Cue(segment.start_s, segment.end_s, text, segment.speaker, tuple(words))]
     spans = _token_spans(text, tokens)
 
     def joined(first: int, last: int) -> str:  # the segment's own spacing (none in Chinese)
@@ -150,13 +152,15 @@ def _split_segment(segment: Segment, style: SubtitleStyle, prefix: bool) -> list
     span = segment.end_s - segment.start_s
     for group in groups:
         group_text = joined(group[0], group[-1])
+        shown: tuple[Word, ...] = ()
         if words:
             start, end = words[group[0]].start_s, words[group[-1]].end_s
+            shown = tuple(words[group[0] : group[-1] + 1])
         else:
             start = segment.start_s + span * done / total
             done += sum(len(tokens[i]) for i in group)
             end = segment.start_s + span * done / total
-        cues.append(Cue(start, end, group_text, segment.speaker))
+        cues.append(Cue(start, end, group_text, segment.speaker, shown))
     return cues
 
 
@@ -186,14 +190,44 @@ def subtitle_cues(
     return timed
 
 
+def highlighted(cue: Cue, caption: str, after: int = 0) -> list[tuple[float, float, str]]:
+    """The cue as one sub-cue per word being said, that word underlined in `caption` (the
+    cue's wrapped text, its words found from character `after` on): from each word's start
+    to the next one's, the first from the cue's start, the last to its end. The plain cue
+    when its words are not timed or not found in the caption."""
+    spans, at = [], after
+    for word in cue.words:
+        found = caption.find(word.text.strip(), at)
+        if found < 0:
+            return [(cue.start_s, cue.end_s, caption)]
+        spans.append((found, found + len(word.text.strip())))
+        at = spans[-1][1]
+    if not spans:
+        return [(cue.start_s, cue.end_s, caption)]
+    pieces = []
+    for index, (low, high) in enumerate(spans):
+        start = cue.start_s if index == 0 else max(cue.words[index].start_s, pieces[-1][0])
+        end = cue.end_s if index + 1 == len(spans) else cue.words[index + 1].start_s
+        text = f"{caption[:low]}<u>{caption[low:high]}</u>{caption[high:]}"
+        pieces.append((start, max(end, start + SHORTEST_CUE_S), text))
+    return pieces
+
+
+def _shown(cue: Cue, caption: str, style: SubtitleStyle, after: int = 0):
+    if style.highlight_words:
+        return highlighted(cue, caption, after)
+    return [(cue.start_s, cue.end_s, caption)]
+
+
 def to_srt(segments: Sequence[Segment], style: SubtitleStyle = DEFAULT_STYLE) -> str:
     blocks = []
-    for index, cue in enumerate(subtitle_cues(segments, style), 1):
-        text = f"[{cue.speaker}] {cue.text}" if cue.speaker else cue.text
-        caption = wrap_caption(text, style.max_line_width)
-        blocks.append(
-            f"{index}\n{_clock(cue.start_s, ',')} --> {_clock(cue.end_s, ',')}\n{caption}\n"
-        )
+    for cue in subtitle_cues(segments, style):
+        prefix = f"[{cue.speaker}] " if cue.speaker else ""
+        caption = wrap_caption(prefix + cue.text, style.max_line_width)
+        for start, end, text in _shown(cue, caption, style, after=len(prefix)):
+            blocks.append(
+                f"{len(blocks) + 1}\n{_clock(start, ',')} --> {_clock(end, ',')}\n{text}\n"
+            )
     return "\n".join(blocks)
 
 
@@ -201,8 +235,9 @@ def to_vtt(segments: Sequence[Segment], style: SubtitleStyle = DEFAULT_STYLE) ->
     blocks = ["WEBVTT\n"]
     for cue in subtitle_cues(segments, style, prefix=False):
         voice = f"<v {cue.speaker}>" if cue.speaker else ""
-        text = wrap_caption(cue.text, style.max_line_width)
-        blocks.append(f"{_clock(cue.start_s, '.')} --> {_clock(cue.end_s, '.')}\n{voice}{text}\n")
+        caption = wrap_caption(cue.text, style.max_line_width)
+        for start, end, text in _shown(cue, caption, style):
+            blocks.append(f"{_clock(start, '.')} --> {_clock(end, '.')}\n{voice}{text}\n")
     return "\n".join(blocks)
 
 

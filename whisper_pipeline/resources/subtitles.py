@@ -1,5 +1,5 @@
-"""How the SRT and VTT files lay out their cues: WhisperX's --max_line_width and
---max_line_count, and how long a cue stays on screen."""
+"""How the SRT and VTT files lay out their cues: WhisperX's --max_line_width,
+--max_line_count and --highlight_words, and how long a cue stays on screen."""
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -26,5 +26,15 @@ class SubtitleSettings(ConfigurableResource):
         description="A shorter cue is held this long, unless the next cue starts sooner.",
     )
 
+    highlight_words: bool = Field(
+        default=False,
+        description="One cue per spoken word with that word underlined (<u>), like WhisperX's --highlight_words.",
+    )
+
     def style(self) -> SubtitleStyle:
-        return SubtitleStyle(self.max_line_width, self.max_line_count, self.min_cue_duration_s)
+        return SubtitleStyle(
+            self.max_line_width,
+            self.max_line_count,
+            self.min_cue_duration_s,
+            self.highlight_words,
+        )

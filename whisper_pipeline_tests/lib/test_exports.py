@@ -214,3 +214,27 @@ def test_rttm_keeps_a_name_with_spaces_in_one_field():
     lines = text.splitlines()
     assert len(lines) == 2 and all(len(line.split()) == 10 for line in lines)
     assert lines[0].split()[7] == "Ana_Lima"
+
+
+def test_highlighted_words_get_a_cue_each_with_the_word_being_said_underlined():
+    from whisper_pipeline.lib.exports import SubtitleStyle
+
+    words = (Word(1.0, 1.4, "Good"), Word(1.5, 2.0, "morning,"), Word(2.2, 2.9, "Ana."))
+    segment = Segment(0.9, 3.0, "Good morning, Ana.", words, speaker="SPEAKER_00")
+    plain = to_srt([segment])
+    assert "<u>" not in plain and plain.count("-->") == 1
+    srt = to_srt([segment], SubtitleStyle(highlight_words=True))
+    blocks = [block.splitlines() for block in srt.strip().split("\n\n")]
+    assert [block[0] for block in blocks] == ["1", "2", "3"]
+    assert [block[2] for block in blocks] == [
+        "[SPEAKER_00] <u>Good</u> morning, Ana.",
+        "[SPEAKER_00] Good <u>morning,</u> Ana.",
+        "[SPEAKER_00] Good morning, <u>Ana.</u>",
+    ]
+    assert [block[1] for block in blocks] == [
+        "00:00:00,900 --> 00:00:01,500",
+        "00:00:01,500 --> 00:00:02,200",
+        "00:00:02,200 --> 00:00:03,000",
+    ]
+    vtt = to_vtt([segment], SubtitleStyle(highlight_words=True))
+    assert vtt.count("-->") == 3 and "<v SPEAKER_00>Good <u>morning,</u> Ana." in vtt
