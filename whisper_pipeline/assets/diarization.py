@@ -52,7 +52,7 @@ def diarization(
             counts = SpeakerCounts(config.num_speakers, config.min_speakers, config.max_speakers)
             with diarizer.borrow() as loaded:
                 if facts.channel_layout == PER_CHANNEL:  # a call recorded per side
-                    result = diarizer.diarize_by_channel(loaded.model, path)
+                    result = diarizer.diarize_by_channel(loaded.model, facts)
                 else:
                     result = diarizer.diarize(
                         loaded.model,

@@ -7,7 +7,13 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from whisper_pipeline.assets.step import PER_RECORDING, hand_on, recording_step
 from whisper_pipeline.lib.audio import probe
-from whisper_pipeline.lib.channels import MONO, ChannelLayout, channel_layout, measure_stereo
+from whisper_pipeline.lib.channels import (
+    MONO,
+    ChannelLayout,
+    channel_activity,
+    channel_layout,
+    measure_stereo,
+)
 from whisper_pipeline.lib.errors import RecordingError
 from whisper_pipeline.lib.records import RecordingFacts
 from whisper_pipeline.resources.storage import PipelineStorage
@@ -25,7 +31,7 @@ def recording_metadata(
         entry = storage.registry.get(step.recording_id)
         path = storage.registry.check_unchanged(entry)
         info = probe(path)
-        layout = _layout(context, path, info.channels)
+        layout, voices = _layout(context, path, info.channels)
         facts = RecordingFacts(
             recording_id=step.recording_id,
             source_path=str(path),
@@ -38,6 +44,7 @@ def recording_metadata(
             channels=info.channels,
             container=info.container,
             channel_layout=layout.kind,
+            channel_voices=voices,
         )
         storage.warehouse.write(
             "recording_files",
@@ -78,13 +85,21 @@ def recording_metadata(
         )
 
 
-def _layout(context: AssetExecutionContext, path: Path, channels: int) -> ChannelLayout:
-    """What a stereo file's channels hold; a file that does not decode to its end is mixed to
-    mono as any other (transcription then says how much of it decoded)."""
+def _layout(
+    context: AssetExecutionContext, path: Path, channels: int
+) -> tuple[ChannelLayout, tuple[tuple[tuple[float, float], ...], ...]]:
+    """What a stereo file's channels hold and, for one voice per channel, where each voice
+    speaks (measured once here; diarization and transcription use it). A file that does not
+    decode to its end is mixed to mono as any other (transcription then says how much of it
+    decoded)."""
     if channels != 2:
-        return ChannelLayout(MONO)
+        return ChannelLayout(MONO), ()
     try:
-        return channel_layout(measure_stereo(path))
+        measures = measure_stereo(path)
     except RecordingError as error:
         context.log.warning("channel layout not measured (%s): mixed to mono", error)
-        return ChannelLayout(MONO)
+        return ChannelLayout(MONO), ()
+    layout = channel_layout(measures)
+    if not layout.per_channel:
+        return layout, ()
+    return layout, tuple(tuple(spans) for spans in channel_activity(measures.levels))

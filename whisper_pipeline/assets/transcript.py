@@ -26,7 +26,7 @@ from whisper_pipeline.assets.step import (
     source_file,
 )
 from whisper_pipeline.lib.audio import CountedWindows, iter_windows
-from whisper_pipeline.lib.channels import PER_CHANNEL, channel_activity, gated, measure_stereo
+from whisper_pipeline.lib.channels import PER_CHANNEL, gated
 from whisper_pipeline.lib.exports import SubtitleStyle, about_recording, write_exports
 from whisper_pipeline.lib.language import english_only_warning, looks_like_wrong_language, summarize
 from whisper_pipeline.lib.quality import truncated_by
@@ -70,9 +70,6 @@ def transcript(
             # a call recorded one voice per channel is transcribed channel by channel: speech
             # over speech stays two clear streams instead of one garbled mix
             channels = (0, 1) if facts.channel_layout == PER_CHANNEL else (None,)
-            voices = (
-                channel_activity(measure_stereo(path).levels) if channels[0] is not None else []
-            )
             counted = []
             for index, channel in enumerate(channels):
                 decoded = CountedWindows(
@@ -81,7 +78,7 @@ def transcript(
                 counted.append(decoded)
                 for window in transcribe_windows(
                     whisper.model,
-                    decoded if channel is None else gated(decoded, voices[channel]),
+                    decoded if channel is None else gated(decoded, facts.channel_voices[channel]),
                     facts.duration_s,
                     asr.language,
                     asr.batch_size,

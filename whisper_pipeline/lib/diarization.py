@@ -5,14 +5,13 @@ speaker matches one."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from whisper_pipeline.lib.audio import SAMPLE_RATE, load_audio
-from whisper_pipeline.lib.channels import FRAME_S, channel_activity, measure_stereo
 from whisper_pipeline.lib.records import Diarization, SpeakerTurn
 from whisper_pipeline.lib.speaker_count import SpeakerCounts
 from whisper_pipeline.lib.voices import VoiceEncoder, VoiceLibrary, name_speakers, speaker_vectors
@@ -58,22 +57,24 @@ def diarize(
 
 def diarize_by_channel(
     path: Path,
+    channel_voices: Sequence[Sequence[tuple[float, float]]],
+    duration_s: float,
     encoder: VoiceEncoder,
     voices: VoiceLibrary | None = None,
     voice_match_threshold: float = 0.8,
 ) -> Diarization:
-    """Turns of a call recorded one voice per channel (lib/channels.py): SPEAKER_00 speaks where
-    the left channel's own voice is heard, SPEAKER_01 the right's; overlaps kept. Each voice
+    """Turns of a call recorded one voice per channel, from where each channel's own voice
+    speaks (`channel_voices`, lib/channels.py): SPEAKER_00 the left's, SPEAKER_01 the right's;
+    overlaps kept. Each voice
     vector comes from its own channel. `extra["channel_speakers"]` gives each channel's
     speaker (None for a channel nobody speaks on)."""
     started = time.monotonic()
-    levels = measure_stereo(path).levels
     labels = ("SPEAKER_00", "SPEAKER_01")
     turns = tuple(
         sorted(
             (
                 SpeakerTurn(start, end, labels[channel])
-                for channel, spans in enumerate(channel_activity(levels))
+                for channel, spans in enumerate(channel_voices)
                 for start, end in spans
             ),
             key=lambda turn: (turn.start_s, turn.speaker),
@@ -88,7 +89,7 @@ def diarize_by_channel(
     channel_speakers = [
         names.get(label, (label,))[0] if label in vectors else None for label in labels
     ]
-    extra = {"audio_s": levels.shape[1] * FRAME_S, "channel_speakers": channel_speakers}
+    extra = {"audio_s": duration_s, "channel_speakers": channel_speakers}
     return _result(turns, vectors, names, "channels", started, extra)
 
 

@@ -20,6 +20,8 @@ class RecordingFacts:
     channels: int
     container: str
     channel_layout: str = "mono"  # lib/channels.py: "one voice per channel" is diarized by channel
+    # for "one voice per channel": where each channel's own voice speaks, (start_s, end_s)
+    channel_voices: tuple[tuple[tuple[float, float], ...], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 
 from whisper_pipeline.lib.diarization import diarize, diarize_by_channel
 from whisper_pipeline.lib.errors import ConfigurationError
-from whisper_pipeline.lib.records import Diarization
+from whisper_pipeline.lib.records import Diarization, RecordingFacts
 from whisper_pipeline.lib.speaker_count import SpeakerCounts
 from whisper_pipeline.lib.voices import (
     VoiceEncoder,
@@ -161,9 +161,16 @@ class SpeakerDiarizer(CachedModelResource):
                 " docs/diarization.md)"
             ) from error
 
-    def diarize_by_channel(self, loaded: LoadedDiarizer, path: Path) -> Diarization:
+    def diarize_by_channel(self, loaded: LoadedDiarizer, facts: RecordingFacts) -> Diarization:
         """Speaker turns of a call recorded one voice per channel; see lib/diarization.py."""
-        return diarize_by_channel(path, loaded.encoder, loaded.voices, self.voice_match_threshold)
+        return diarize_by_channel(
+            Path(facts.source_path),
+            facts.channel_voices,
+            facts.duration_s,
+            loaded.encoder,
+            loaded.voices,
+            self.voice_match_threshold,
+        )
 
     def release_model(self, model: LoadedDiarizer) -> None:
         import torch
