@@ -18,4 +18,10 @@ if command -v redis-server >/dev/null && ! redis-cli -h 127.0.0.1 -p 6379 ping >
 fi
 "$VENV/bin/ruff" check whisper_pipeline whisper_pipeline_tests
 "$VENV/bin/ruff" format --check whisper_pipeline whisper_pipeline_tests
-exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
+# Two test processes, a file's tests together in one (module fixtures: a database, a broker,
+# workers). Most tests wait on daemons, workers and subprocesses, so two share the cores well,
+# provided nothing oversubscribes them: every process (and the workers the tests start) gets one
+# inference thread; torch's and CTranslate2's spinning threads otherwise slow each other down
+# several times over.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+exec "$VENV/bin/python" -m pytest -p no:cacheprovider -n "${TEST_PROCESSES:-2}" --dist loadfile "$@"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from whisper_pipeline.lib.errors import ConfigurationError
@@ -35,4 +36,14 @@ def resolve_compute_type(compute_type: str, device: str) -> str:
 
 
 def resolve_threads(threads: int) -> int:
-    return threads if threads > 0 else (os.cpu_count() or 1)
+    """0 means what this process may use: OMP_NUM_THREADS when set (the convention torch and
+    containers follow), else the cores it is allowed to run on. More threads than cores makes
+    CPU inference many times slower, not faster."""
+    if threads > 0:
+        return threads
+    with contextlib.suppress(ValueError):
+        if int(os.environ.get("OMP_NUM_THREADS", "")) > 0:
+            return int(os.environ["OMP_NUM_THREADS"])
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1

@@ -45,7 +45,10 @@ class WhisperASR(CachedModelResource):
         default=None,
         description="Language code such as 'en'; None detects it from the first 30 s (English-only models are always 'en').",
     )
-    cpu_threads: int = Field(default=0, description="CTranslate2 CPU threads; 0 uses every core.")
+    cpu_threads: int = Field(
+        default=0,
+        description="CTranslate2 CPU threads; 0 uses OMP_NUM_THREADS when set, else every core.",
+    )
     vad_onset: float = Field(default=0.5, description="Voice activity onset threshold (0-1).")
     vad_offset: float = Field(default=0.363, description="Voice activity offset threshold (0-1).")
     vad_step_s: float = Field(
