@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
+from whisper_pipeline.lib.devices import usable_cores
 from whisper_pipeline.worker import WORKER_QUEUES
 
 STOP_GRACE_S = 30.0
@@ -51,6 +52,16 @@ def worker_command(
         "--loglevel",
         loglevel,
     ]
+
+
+def worker_environment(concurrency: int, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The worker's environment: with several pool processes, each gets its share of the cores
+    for inference threads (OMP_NUM_THREADS, which torch and the ASR resource follow), unless
+    the user set it. Each taking every core oversubscribes them, which slows all of them."""
+    env = dict(os.environ if env is None else env)
+    if concurrency > 1 and not env.get("OMP_NUM_THREADS"):
+        env["OMP_NUM_THREADS"] = str(max(1, usable_cores() // concurrency))
+    return env
 
 
 def uses_embedded_broker(instance: DagsterInstance) -> bool:
@@ -118,6 +129,7 @@ def local_worker(
     with open(log_path, "ab") as log_file:
         process = subprocess.Popen(
             worker_command(concurrency=concurrency, name=name, loglevel="INFO"),
+            env=worker_environment(concurrency),
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,

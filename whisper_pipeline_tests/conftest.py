@@ -21,7 +21,7 @@ from whisper_pipeline.samples import DEMO_CONVERSATION, pyannote_sample_dir, syn
 REPO = Path(__file__).resolve().parents[1]
 
 
-UNIT_TESTS = {"test_defs.py", "test_layers.py", "test_versions.py"}
+UNIT_TESTS = {"test_defs.py", "test_layers.py", "test_versions.py", "test_worker_environment.py"}
 SYSTEM_TESTS = {
     "test_cli.py",
     "test_deploy.py",

@@ -71,11 +71,12 @@ def worker_command(
     """Start a run worker (Celery) that keeps models loaded across runs."""
     from whisper_pipeline.instance import prepare_dagster_home
     from whisper_pipeline.local_worker import worker_command as celery_command
+    from whisper_pipeline.local_worker import worker_environment
 
     dagster_home = prepare_dagster_home(options.pipeline_home)
     command = celery_command(queues, concurrency, name, loglevel)
     click.echo(f"DAGSTER_HOME={dagster_home}\nstarting: {' '.join(command)}", err=True)
-    os.execv(command[0], command)
+    os.execve(command[0], command, worker_environment(concurrency))
     return 0
 
 

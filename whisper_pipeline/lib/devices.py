@@ -44,6 +44,11 @@ def resolve_threads(threads: int) -> int:
     with contextlib.suppress(ValueError):
         if int(os.environ.get("OMP_NUM_THREADS", "")) > 0:
             return int(os.environ["OMP_NUM_THREADS"])
+    return usable_cores()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the host's)."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0)) or 1
     return os.cpu_count() or 1
