@@ -64,6 +64,27 @@ def worker_environment(concurrency: int, env: dict[str, str] | None = None) -> d
     return env
 
 
+CPU_RUNS_AT_A_TIME = 2
+
+
+def default_concurrency(runs: int, asr_device: str = "auto") -> int:
+    """Runs at a time when the command is not told. On a GPU host one: a second process would
+    hold a second copy of the models in GPU memory. On the CPU two (each with half the cores'
+    threads): one run's Dagster events, warehouse writes and exports then overlap the other's
+    inference, where one process leaves the cores idle meanwhile. Never more than `runs`."""
+    on_gpu = asr_device.startswith("cuda") or (asr_device == "auto" and cuda_devices() > 0)
+    return max(1, min(runs, 1 if on_gpu else CPU_RUNS_AT_A_TIME))
+
+
+def cuda_devices() -> int:
+    """GPUs CTranslate2 (the ASR engine) sees; importing it is cheap, unlike torch."""
+    try:
+        import ctranslate2
+    except ImportError:
+        return 0
+    return ctranslate2.get_cuda_device_count()
+
+
 def uses_embedded_broker(instance: DagsterInstance) -> bool:
     from whisper_pipeline.launcher import PipelineRunLauncher
 

@@ -51,6 +51,11 @@ def test_run_processes_good_files_and_exits_nonzero_naming_the_bad_one(processed
     assert "30.0s" in line and " en " in line
     assert str(home / "outputs") in line
     assert "transcribe" in result.stderr  # progress lines while it works
+    # the command's worker runs two recordings at a time without a GPU, one with a GPU
+    from whisper_pipeline.local_worker import default_concurrency
+
+    (worker_log,) = (home / "logs").glob("worker-*.log")
+    assert f".> concurrency: {default_concurrency(2)} (prefork)" in worker_log.read_text()
 
 
 def test_daily_totals_follow_a_cli_run(processed):

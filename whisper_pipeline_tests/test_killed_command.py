@@ -23,8 +23,9 @@ def failures(home) -> list[tuple]:
 
 
 def run_command(home, inbox) -> subprocess.Popen:
+    """`run` one recording at a time: the second waits behind the first, never started."""
     return subprocess.Popen(
-        [sys.executable, "-m", "whisper_pipeline.cli", "run", str(inbox)],
+        [sys.executable, "-m", "whisper_pipeline.cli", "run", "--workers", "1", str(inbox)],
         env=cli_env(home),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

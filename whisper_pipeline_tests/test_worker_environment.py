@@ -1,7 +1,7 @@
-"""A worker's pool processes share the cores for inference threads."""
+"""How many runs a command runs at a time, and how its pool processes share the cores."""
 
 from whisper_pipeline.lib.devices import usable_cores
-from whisper_pipeline.local_worker import worker_environment
+from whisper_pipeline.local_worker import cuda_devices, default_concurrency, worker_environment
 
 
 def test_each_of_several_pool_processes_gets_its_share_of_the_cores():
@@ -12,3 +12,10 @@ def test_each_of_several_pool_processes_gets_its_share_of_the_cores():
 def test_one_pool_process_or_a_users_own_setting_is_left_alone():
     assert "OMP_NUM_THREADS" not in worker_environment(1, {"PATH": "/usr/bin"})
     assert worker_environment(4, {"OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"
+
+
+def test_the_run_command_runs_two_at_a_time_on_the_cpu_and_one_on_a_gpu():
+    assert default_concurrency(20, "cpu") == 2
+    assert default_concurrency(1, "cpu") == 1  # no second process for a single recording
+    assert default_concurrency(20, "cuda") == 1  # a second copy of the models in GPU memory
+    assert default_concurrency(20, "auto") == (1 if cuda_devices() else 2)

@@ -18,6 +18,7 @@ from whisper_pipeline.cli.common import (
     open_storage,
     pass_options,
     report_settled,
+    resource_config,
     with_settings,
 )
 
@@ -28,14 +29,18 @@ from whisper_pipeline.cli.common import (
 @click.option("--config", help="Dagster run config YAML (resources: asr: config: ...).")
 @click.option(
     "--workers",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Runs at a time in the command's own worker (embedded broker only; each loads its models).",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Runs at a time in the command's own worker (embedded broker only; each loads its "
+    "models). Default: 1 on a GPU host, else 2 (never more than the recordings).",
 )
 @pass_options
 def run_command(
-    options: Options, given_paths: tuple[str, ...], force: bool, config: str | None, workers: int
+    options: Options,
+    given_paths: tuple[str, ...],
+    force: bool,
+    config: str | None,
+    workers: int | None,
 ) -> int:
     """Process recordings (files or folders).
 
@@ -44,7 +49,7 @@ def run_command(
     broker)."""
     from whisper_pipeline import runner
     from whisper_pipeline.lib.intake import find_recordings
-    from whisper_pipeline.local_worker import WorkerDied, local_worker
+    from whisper_pipeline.local_worker import WorkerDied, default_concurrency, local_worker
     from whisper_pipeline.run_health import (
         launched_by_this_process,
         record_interrupted_steps,
@@ -65,6 +70,8 @@ def run_command(
     outcomes: list = []
     launched: list = []
     logs = pipeline_home / "logs"
+    if workers is None:
+        workers = default_concurrency(len(paths), _asr_device(run_config))
     # the worker starts first: it boots while the files are registered and the runs created
     with stop_on_signals() as stop, local_worker(instance, logs, workers) as worker:
         try:
@@ -284,3 +291,11 @@ def _print_summary(storage, recording_ids: list[str]) -> None:
 
 def _num(value, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
+
+
+def _asr_device(run_config: dict) -> str:
+    """The ASR device the runs will use: the run config's, else the settings file's, else auto."""
+    from whisper_pipeline.settings import load_resource_settings
+
+    given = resource_config(run_config, "asr").get("device")
+    return str(given or load_resource_settings().get("asr", {}).get("device") or "auto")

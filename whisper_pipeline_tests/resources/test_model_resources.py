@@ -99,8 +99,8 @@ def test_signal_mid_transcription_stops_cleanly_releases_models_and_fails_the_ru
     subprocess.run(["sox", *[str(sample_call)] * 8, str(long_file)], check=True)
     shutil.copyfile(sample_call, inbox / "zz next.wav")
     home = tmp_path / "home"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "whisper_pipeline.cli", "run", str(inbox)],
+    process = subprocess.Popen(  # one at a time: the second recording waits, never started
+        [sys.executable, "-m", "whisper_pipeline.cli", "run", "--workers", "1", str(inbox)],
         env=cli_env(home),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
