@@ -268,13 +268,22 @@ class CountedWindows:
         return round(self.samples / SAMPLE_RATE, 3)
 
 
+def frame_power(samples: np.ndarray, frame: int) -> np.ndarray:
+    """Mean square of each whole `frame`-sample frame of a (samples,) or (samples, channels)
+    array: (frames,) or (frames, channels). The level meter behind pause search, channel
+    activity and the speech-without-words check."""
+    frames = len(samples) // frame
+    shaped = samples[: frames * frame].reshape(frames, frame, *samples.shape[1:])
+    return np.square(shaped, dtype=np.float64).mean(axis=1)
+
+
 def quietest_point(samples: np.ndarray, frame: int = 320, smooth_frames: int = 15) -> int:
     """Index of the middle of the quietest stretch of about `smooth_frames` 20 ms frames
     (300 ms): a pause between sentences or turns, not a gap between two words."""
     frames = len(samples) // frame
     if frames == 0:
         return len(samples)
-    energy = np.square(samples[: frames * frame].reshape(frames, frame)).mean(axis=1)
+    energy = frame_power(samples, frame)
     width = max(1, min(smooth_frames, frames))
     smoothed = np.convolve(energy, np.ones(width) / width, mode="valid")
     best = int(np.argmin(smoothed)) + width // 2

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from whisper_pipeline.lib.audio import SAMPLE_RATE, AudioWindow, iter_chunks
+from whisper_pipeline.lib.audio import SAMPLE_RATE, AudioWindow, frame_power, iter_chunks
 
 FRAME_S = 0.02
 FRAME = int(FRAME_S * SAMPLE_RATE)
@@ -56,9 +56,7 @@ class ChannelLayout:
 
 def frame_levels(samples: np.ndarray) -> np.ndarray:
     """dBFS of each whole 20 ms frame of a (samples,) or (samples, channels) array."""
-    frames = len(samples) // FRAME
-    shaped = samples[: frames * FRAME].reshape(frames, FRAME, -1)
-    power = np.square(shaped, dtype=np.float64).mean(axis=1)
+    power = frame_power(samples, FRAME)
     with np.errstate(divide="ignore"):
         levels = 10.0 * np.log10(power)
     return np.maximum(levels, SILENCE_DB).T.squeeze()

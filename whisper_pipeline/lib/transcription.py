@@ -25,7 +25,7 @@ from whisper_pipeline.adapters.whisperx_internals import (
     text_tokens,
     word_tokenizer,
 )
-from whisper_pipeline.lib.audio import SAMPLE_RATE, AudioWindow
+from whisper_pipeline.lib.audio import SAMPLE_RATE, AudioWindow, frame_power
 from whisper_pipeline.lib.language import (
     KEEP_PREVIOUS_BELOW,
     detect_language,
@@ -316,11 +316,7 @@ FRAME = 480  # 30 ms at 16 kHz
 
 
 def _frame_db(audio: np.ndarray) -> np.ndarray:
-    frames = len(audio) // FRAME
-    if frames == 0:
-        return np.zeros(0)
-    power = np.square(audio[: frames * FRAME].reshape(frames, FRAME)).mean(axis=1)
-    return 10 * np.log10(power + 1e-10)
+    return 10 * np.log10(frame_power(audio, FRAME) + 1e-10)
 
 
 def wordless_speech(
