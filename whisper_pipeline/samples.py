@@ -3,12 +3,14 @@ espeak-ng voices joined with sox, with the reference timings we wrote them with.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from whisper_pipeline.lib.audio import require_tool
 from whisper_pipeline.lib.records import SpeakerTurn
@@ -201,7 +203,7 @@ def write_stereo_call(out_path: Path, bleed_db: float = -30.0) -> list[SpeakerTu
         side = speakers.index(turn.speaker)
         start, end = (round(t * SAMPLE_RATE) for t in (turn.start_s - 0.1, turn.end_s + 0.1))
         channels[side, max(start, 0) : end] = 1.0
-    _write_stereo(out_path, channels * audio)
+    _write_wav(out_path, channels * audio)
     return [
         SpeakerTurn(turn.start_s, turn.end_s, f"SPEAKER_{speakers.index(turn.speaker):02d}")
         for turn in turns
@@ -239,21 +241,22 @@ def write_overlapping_stereo_call(out_path: Path, bleed_db: float = -30.0) -> di
     own = np.zeros((2, length), dtype=np.float32)
     own[0, : len(left)], own[1, : len(right)] = left, right
     bleed = 10 ** (bleed_db / 20)
-    _write_stereo(out_path, np.stack([own[0] + bleed * own[1], own[1] + bleed * own[0]]))
+    _write_wav(out_path, np.stack([own[0] + bleed * own[1], own[1] + bleed * own[0]]))
     return {f"SPEAKER_{side:02d}": " ".join(texts[side]) for side in (0, 1)}
 
 
-def _write_stereo(path: Path, channels) -> None:
-    """(2, samples) float audio as a 16 kHz 16-bit stereo WAV."""
+def _write_wav(path: Path, audio) -> None:
+    """Float audio, (samples,) or (channels, samples), as a 16 kHz 16-bit WAV."""
     import wave
 
     import numpy as np
 
     from whisper_pipeline.lib.audio import SAMPLE_RATE
 
-    pcm = (np.clip(channels.T, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    channels = np.atleast_2d(audio)
+    pcm = np.clip(np.round(channels.T * 32768), -32768, 32767).astype("<i2").tobytes()
     with wave.open(str(path), "wb") as out:
-        out.setnchannels(2)
+        out.setnchannels(len(channels))
         out.setsampwidth(2)
         out.setframerate(SAMPLE_RATE)
         out.writeframes(pcm)
@@ -328,36 +331,40 @@ def synthesize_meeting(turns: Sequence[MeetingTurn], out_path: Path) -> list[Spe
 
     import numpy as np
 
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    rate = 16_000
-    placed: list[tuple[int, np.ndarray]] = []
-    reference: list[SpeakerTurn] = []
-    position_s = 0.5
+    pieces = []
     with tempfile.TemporaryDirectory() as tmp:
         for index, turn in enumerate(turns):
             piece = Path(tmp) / f"turn{index}.wav"
             speak(turn.voice, turn.text, piece)
             with wave.open(str(piece)) as reader:
                 samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16)
-            if index:
-                position_s = max(reference[-1].start_s + 0.2, reference[-1].end_s + turn.gap_s)
-            start = round(position_s * rate)
-            placed.append((start, samples.astype(np.float32)))
-            reference.append(
-                SpeakerTurn(
-                    round(start / rate, 3), round((start + len(samples)) / rate, 3), turn.voice.name
-                )
-            )
+            pieces.append((turn.voice.name, samples.astype(np.float32) / 32768, turn.gap_s))
+    return _mix_turns(pieces, out_path)
+
+
+def _mix_turns(pieces: Sequence[tuple[str, Any, float]], out_path: Path) -> list[SpeakerTurn]:
+    """(speaker, float samples at 16 kHz, gap before it) laid one after another, overlapping
+    where a gap is negative, into a mono 16-bit wav; the reference turns."""
+    import numpy as np
+
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    rate = 16_000
+    placed: list[tuple[int, np.ndarray]] = []
+    reference: list[SpeakerTurn] = []
+    position_s = 0.5
+    for index, (speaker, samples, gap_s) in enumerate(pieces):
+        if index:
+            position_s = max(reference[-1].start_s + 0.2, reference[-1].end_s + gap_s)
+        start = round(position_s * rate)
+        placed.append((start, samples))
+        reference.append(
+            SpeakerTurn(round(start / rate, 3), round((start + len(samples)) / rate, 3), speaker)
+        )
     mix = np.zeros(max(start + len(s) for start, s in placed) + rate // 2, dtype=np.float32)
     for start, samples in placed:
         mix[start : start + len(samples)] += samples
-    mix = np.clip(mix, -32768, 32767).astype(np.int16)
-    with wave.open(str(out_path), "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(rate)
-        writer.writeframes(mix.tobytes())
+    _write_wav(out_path, mix)
     return reference
 
 
@@ -381,5 +388,116 @@ def write_meeting_set(folder: Path, count: int, seed: int = 0) -> list[Path]:
         reference = synthesize_meeting(turns, path)
         (folder / f"{name}.rttm").write_text(to_rttm(name, reference))
         (folder / f"{name}.txt").write_text(" ".join(turn.text for turn in turns) + "\n")
+        written.append(path)
+    return written
+
+
+@dataclass(frozen=True)
+class RealVoice:
+    """A voice made from one of the two real speakers of pyannote's call, its pitch shifted by
+    `cents` (sox `pitch`: formants move with it, as between two people of one accent)."""
+
+    name: str
+    speaker: str  # Diane or Sheila, as the call's STM names them
+    cents: int
+
+
+# Picked from 12 candidates (each speaker shifted -700 to +450 cents) so that no two have mean
+# d-vectors more than 0.91 alike, the rule of the synthetic cast. Diane and Sheila themselves
+# are 0.89 alike to Resemblyzer: real voices of one accent and channel are that close.
+REAL_VOICES = (
+    RealVoice("diane", "Diane", 0),
+    RealVoice("sheila", "Sheila", 0),
+    RealVoice("diane_low", "Diane", -700),
+    RealVoice("sheila_high", "Sheila", 450),
+    RealVoice("sheila_low", "Sheila", -450),
+)
+
+
+@functools.cache
+def real_utterances() -> dict[str, tuple]:
+    """Each speaker's utterances in pyannote's call (its STM), cut to where only that speaker
+    talks (their RTTM turns minus the other's), at least 0.4 s: {speaker: (samples, ...)}."""
+    from pyannote.core import Segment as Span
+    from pyannote.core import Timeline
+
+    from whisper_pipeline.lib.audio import SAMPLE_RATE, load_audio
+    from whisper_pipeline.lib.evaluation import read_rttm
+
+    folder = pyannote_sample_dir()
+    audio = load_audio(folder / "sample.wav")
+    turns = sorted(read_rttm(folder / "sample.rttm"), key=lambda turn: turn.start_s)
+    lines = [line.split(maxsplit=5) for line in (folder / "sample.stm").read_text().splitlines()]
+    names = list(dict.fromkeys(fields[2] for fields in lines))  # both files: Diane first
+    labels = list(dict.fromkeys(turn.speaker for turn in turns))
+    found: dict[str, list] = {name: [] for name in names}
+    for _, _, name, start, end, _text in lines:
+        label = labels[names.index(name)]
+        own = Timeline([Span(t.start_s, t.end_s) for t in turns if t.speaker == label])
+        other = Timeline([Span(t.start_s, t.end_s) for t in turns if t.speaker != label])
+        solo = own.support().extrude(other.support()).crop(Span(float(start), float(end)))
+        found[name] += [
+            audio[round(piece.start * SAMPLE_RATE) : round(piece.end * SAMPLE_RATE)]
+            for piece in solo
+            if piece.duration >= 0.4
+        ]
+    return {name: tuple(pieces) for name, pieces in found.items()}
+
+
+def pitch_shifted(samples, cents: int):
+    """16 kHz float samples with their pitch moved by `cents` (sox), the length kept."""
+    from whisper_pipeline.lib.audio import load_audio
+
+    if cents == 0:
+        return samples
+    with tempfile.TemporaryDirectory() as tmp:
+        source, shifted = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
+        _write_wav(source, samples)
+        subprocess.run(
+            [_tool("sox"), str(source), str(shifted), "pitch", str(cents)],
+            check=True,
+            capture_output=True,
+        )
+        return load_audio(shifted)[: len(samples)]
+
+
+def write_real_voice_set(folder: Path, count: int, seed: int = 0) -> list[Path]:
+    """`count` conversations of 2-5 voices made from the real speech of pyannote's call
+    (REAL_VOICES), 12-24 turns of 1-3 consecutive utterances each, pauses of 0.2-1 s, one turn
+    in five overlapping the previous by 0.3-0.8 s; `<name>.wav` and `<name>.rttm`."""
+    import random
+
+    import numpy as np
+
+    from whisper_pipeline.lib.exports import to_rttm
+
+    rng = random.Random(seed)
+    utterances = real_utterances()
+    voices: dict[RealVoice, tuple] = {}
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for index in range(count):
+        num_speakers = rng.choice((2, 3, 4, 5))
+        cast = rng.sample(REAL_VOICES, num_speakers)
+        pieces, previous = [], None
+        for turn in range(rng.randrange(12, 25)):
+            voice = rng.choice([v for v in cast if v is not previous])
+            if voice not in voices:
+                voices[voice] = tuple(
+                    pitch_shifted(u, voice.cents) for u in utterances[voice.speaker]
+                )
+            said = voices[voice]
+            first = rng.randrange(len(said))
+            joined = [said[(first + i) % len(said)] for i in range(rng.randint(1, 3))]
+            pause = np.zeros(int(0.15 * 16_000), dtype=np.float32)
+            samples = np.concatenate([part for u in joined for part in (u, pause)][:-1])
+            overlap = turn and rng.random() < 0.2
+            gap = -rng.uniform(0.3, 0.8) if overlap else rng.uniform(0.2, 1.0)
+            pieces.append((voice.name, samples, round(gap, 2)))
+            previous = voice
+        name = f"real_{seed:03d}_{index:02d}_{num_speakers}spk"
+        path = folder / f"{name}.wav"
+        (folder / f"{name}.rttm").write_text(to_rttm(name, _mix_turns(pieces, path)))
         written.append(path)
     return written

@@ -225,3 +225,25 @@ def test_evaluate_command_scores_a_folder_and_writes_json(tmp_path, sample_call,
     assert report["summary"]["files"] == 2 and report["summary"]["mean_der"] == call["der"]
     out = capsys.readouterr().out
     assert "call.wav" in out and "mean_der=" in out
+
+
+def test_conversations_of_real_voices_are_diarized_with_the_automatic_count(tmp_path, capsys):
+    """Conversations of 2-5 voices made from the real speech of pyannote's call (its two
+    speakers, pitch-shifted into five voices), never used to choose the diarizer's settings."""
+    from whisper_pipeline.samples import REAL_VOICES, real_utterances
+
+    folder = tmp_path / "real"
+    assert cli_main(["samples", str(folder), "--real-voices", "4", "--seed", "2"]) == 0
+    written = sorted(folder.glob("*.wav"))
+    assert len(written) == 4
+    for path in written:  # the references say who speaks, as many voices as the name says
+        speakers = {turn.speaker for turn in read_rttm(path.with_suffix(".rttm"))}
+        assert len(speakers) == int(path.stem.split("_")[-1][0])
+        assert speakers <= {voice.name for voice in REAL_VOICES}
+    assert all(len(real_utterances()[name]) >= 5 for name in ("Diane", "Sheila"))
+    report_path = tmp_path / "report.json"
+    assert cli_main(["evaluate", str(folder), "--no-wer", "--json", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["summary"]["mean_der"] <= 0.15, report["files"]
+    assert all(abs(row["count_error"]) <= 1 for row in report["files"]), report["files"]
+    capsys.readouterr()

@@ -18,13 +18,22 @@ from whisper_pipeline.cli.common import load_run_config, resource_config
     default=0,
     help="Instead: this many synthetic meetings (2-4 voices) with RTTM and TXT references.",
 )
-@click.option("--seed", type=int, default=0, help="Seed of the synthetic meetings.")
-def samples_command(folder: str, meetings: int, seed: int) -> int:
+@click.option(
+    "--real-voices",
+    type=int,
+    default=0,
+    help="Instead: this many conversations (2-5 voices) made from the real speech of "
+    "pyannote's call, with RTTM references.",
+)
+@click.option("--seed", type=int, default=0, help="Seed of the meetings or conversations.")
+def samples_command(folder: str, meetings: int, real_voices: int, seed: int) -> int:
     """Write the sample recordings into FOLDER."""
-    from whisper_pipeline.samples import write_meeting_set, write_samples
+    from whisper_pipeline.samples import write_meeting_set, write_real_voice_set, write_samples
 
     if meetings:
         paths = write_meeting_set(Path(folder), meetings, seed=seed)
+    elif real_voices:
+        paths = write_real_voice_set(Path(folder), real_voices, seed=seed)
     else:
         paths = write_samples(Path(folder))
     for path in paths:
