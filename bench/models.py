@@ -24,6 +24,7 @@ from pathlib import Path
 
 import jiwer
 
+from whisper_pipeline.lib.evaluation import read_reference_text
 from whisper_pipeline.samples import FOREIGN_SPEECH, pyannote_sample_dir, speak_language
 
 PIPELINE = """
@@ -69,9 +70,7 @@ def words(text: str) -> str:
 def audio_set(folder: Path) -> dict[str, tuple[Path, str]]:
     """{language: (file, reference text)}."""
     sample = pyannote_sample_dir()
-    lines = (sample / "sample.stm").read_text().splitlines()
-    english = " ".join(" ".join(line.split()[5:]) for line in lines if line.strip())
-    files = {"en": (sample / "sample.wav", english)}
+    files = {"en": (sample / "sample.wav", read_reference_text(sample / "sample.stm"))}
     for language, text in FOREIGN_SPEECH.items():
         path = folder / f"{language}.wav"
         speak_language(language, text, path)

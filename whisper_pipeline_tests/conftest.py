@@ -51,8 +51,9 @@ def sample_call() -> Path:
 
 @pytest.fixture(scope="session")
 def sample_call_reference_text() -> str:
-    lines = (pyannote_sample_dir() / "sample.stm").read_text().splitlines()
-    return " ".join(" ".join(line.split()[5:]) for line in lines if line.strip())
+    from whisper_pipeline.lib.evaluation import read_reference_text
+
+    return read_reference_text(pyannote_sample_dir() / "sample.stm")
 
 
 @pytest.fixture(scope="session")

@@ -26,18 +26,18 @@ def read_rttm(path: Path) -> list[SpeakerTurn]:
 
 
 def read_reference_text(path: Path) -> str:
-    """The words of a reference transcript: an STM file (text after the 6th field, skipping
-    ignore-time-segments) or plain text."""
+    """The words of a reference transcript: an STM file (the transcript after the 5th field,
+    its optional <label> and other tags removed, ignore-time-segments skipped) or plain text."""
     text = Path(path).read_text()
     if Path(path).suffix.lower() != ".stm":
         return text
     words = []
     for line in text.splitlines():
-        fields = line.split(maxsplit=6)
-        if line.startswith(";;") or len(fields) < 7 or fields[2] == "inter_segment_gap":
+        fields = line.split(maxsplit=5)
+        if line.startswith(";;") or len(fields) < 6 or fields[2] == "inter_segment_gap":
             continue
-        words.append(re.sub(r"<[^>]*>", " ", fields[6]))
-    return " ".join(words)
+        words.append(re.sub(r"<[^>]*>", " ", fields[5]))
+    return " ".join(" ".join(words).split())
 
 
 def normalize_words(text: str) -> str:

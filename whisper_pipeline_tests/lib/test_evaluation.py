@@ -39,6 +39,19 @@ def test_one_label_for_everyone_is_scored_as_confusion():
 def test_stm_text_and_word_error_rate():
     text = read_reference_text(pyannote_sample_dir() / "sample.stm")
     assert "inter_segment_gap" not in text and len(text.split()) > 50
+    assert text.startswith("Hello? Hello? Oh, hello. I didn't know")  # no label: all words
+    assert text.endswith("Oh, I don't hear that in New Jersey now.")
+
+
+def test_stm_labels_and_ignored_segments_are_not_words(tmp_path):
+    stm = tmp_path / "call.stm"
+    stm.write_text(
+        ";; a comment\n"
+        "call 1 A 0.0 1.0 <o,f0,female> good morning\n"
+        "call 1 inter_segment_gap 1.0 2.0 <o,,unknown>\n"
+        "call 1 B 2.0 3.0 hi there <laugh> Ann\n"
+    )
+    assert read_reference_text(stm) == "good morning hi there Ann"
     assert word_error_rate("Hello, World!", "hello world") == 0.0
     assert word_error_rate("one two three four", "one two four") == 0.25
     assert word_error_rate("", "") == 0.0 and word_error_rate("", "words") == 1.0
