@@ -210,6 +210,15 @@ def write_stereo_call(out_path: Path, bleed_db: float = -30.0) -> list[SpeakerTu
     ]
 
 
+def call_utterances() -> list[tuple[str, float, float, str]]:
+    """(speaker, start_s, end_s, text) of each utterance of pyannote's call, from its STM."""
+    stm = (pyannote_sample_dir() / "sample.stm").read_text().splitlines()
+    return [
+        (speaker, float(start), float(end), text)
+        for _, _, speaker, start, end, text in (line.split(maxsplit=5) for line in stm)
+    ]
+
+
 def write_overlapping_stereo_call(out_path: Path, bleed_db: float = -30.0) -> dict[str, str]:
     """Both speakers of pyannote's real call talking at once, each on a channel of their own:
     every utterance of its reference transcript (STM) cut out, one speaker's utterances laid
@@ -221,20 +230,14 @@ def write_overlapping_stereo_call(out_path: Path, bleed_db: float = -30.0) -> di
     from whisper_pipeline.lib.audio import SAMPLE_RATE, load_audio
 
     audio = load_audio(pyannote_sample_dir() / "sample.wav")
-    lines = [
-        line.split(maxsplit=5)
-        for line in (pyannote_sample_dir() / "sample.stm").read_text().splitlines()
-    ]
-    speakers = list(dict.fromkeys(fields[2] for fields in lines))
+    utterances = call_utterances()
+    speakers = list(dict.fromkeys(speaker for speaker, *_ in utterances))
     tracks: list[list[np.ndarray]] = [[], []]
     texts: list[list[str]] = [[], []]
     gap = np.zeros(int(0.4 * SAMPLE_RATE), dtype=np.float32)
-    for _, _, speaker, start, end, text in lines:
+    for speaker, start, end, text in utterances:
         side = speakers.index(speaker)
-        tracks[side] += [
-            audio[round(float(start) * SAMPLE_RATE) : round(float(end) * SAMPLE_RATE)],
-            gap,
-        ]
+        tracks[side] += [audio[round(start * SAMPLE_RATE) : round(end * SAMPLE_RATE)], gap]
         texts[side].append(text)
     left, right = (np.concatenate(track) for track in tracks)
     length = max(len(left), len(right))
@@ -427,15 +430,15 @@ def real_utterances() -> dict[str, tuple]:
     folder = pyannote_sample_dir()
     audio = load_audio(folder / "sample.wav")
     turns = sorted(read_rttm(folder / "sample.rttm"), key=lambda turn: turn.start_s)
-    lines = [line.split(maxsplit=5) for line in (folder / "sample.stm").read_text().splitlines()]
-    names = list(dict.fromkeys(fields[2] for fields in lines))  # both files: Diane first
+    utterances = call_utterances()
+    names = list(dict.fromkeys(name for name, *_ in utterances))  # both files: Diane first
     labels = list(dict.fromkeys(turn.speaker for turn in turns))
     found: dict[str, list] = {name: [] for name in names}
-    for _, _, name, start, end, _text in lines:
+    for name, start, end, _text in utterances:
         label = labels[names.index(name)]
         own = Timeline([Span(t.start_s, t.end_s) for t in turns if t.speaker == label])
         other = Timeline([Span(t.start_s, t.end_s) for t in turns if t.speaker != label])
-        solo = own.support().extrude(other.support()).crop(Span(float(start), float(end)))
+        solo = own.support().extrude(other.support()).crop(Span(start, end))
         found[name] += [
             audio[round(piece.start * SAMPLE_RATE) : round(piece.end * SAMPLE_RATE)]
             for piece in solo
@@ -469,11 +472,13 @@ def write_real_voice_set(folder: Path, count: int, seed: int = 0) -> list[Path]:
 
     import numpy as np
 
+    from whisper_pipeline.lib.audio import SAMPLE_RATE
     from whisper_pipeline.lib.exports import to_rttm
 
     rng = random.Random(seed)
     utterances = real_utterances()
     voices: dict[RealVoice, tuple] = {}
+    pause = np.zeros(int(0.15 * SAMPLE_RATE), dtype=np.float32)  # between joined utterances
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -490,7 +495,6 @@ def write_real_voice_set(folder: Path, count: int, seed: int = 0) -> list[Path]:
             said = voices[voice]
             first = rng.randrange(len(said))
             joined = [said[(first + i) % len(said)] for i in range(rng.randint(1, 3))]
-            pause = np.zeros(int(0.15 * 16_000), dtype=np.float32)
             samples = np.concatenate([part for u in joined for part in (u, pause)][:-1])
             overlap = turn and rng.random() < 0.2
             gap = -rng.uniform(0.3, 0.8) if overlap else rng.uniform(0.2, 1.0)
