@@ -448,7 +448,8 @@ def real_utterances() -> dict[str, tuple]:
 
 
 def pitch_shifted(samples, cents: int):
-    """16 kHz float samples with their pitch moved by `cents` (sox), the length kept."""
+    """16 kHz float samples with their pitch moved by `cents` (sox, without dither: the same
+    every run), the length kept."""
     from whisper_pipeline.lib.audio import load_audio
 
     if cents == 0:
@@ -457,7 +458,7 @@ def pitch_shifted(samples, cents: int):
         source, shifted = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
         _write_wav(source, samples)
         subprocess.run(
-            [_tool("sox"), str(source), str(shifted), "pitch", str(cents)],
+            [_tool("sox"), "-D", str(source), str(shifted), "pitch", str(cents)],  # no dither
             check=True,
             capture_output=True,
         )
