@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
-from whisper_pipeline.lib.devices import usable_cores
+from whisper_pipeline.lib.devices import cuda_devices, usable_cores
 from whisper_pipeline.worker import WORKER_QUEUES
 
 STOP_GRACE_S = 30.0
@@ -74,15 +74,6 @@ def default_concurrency(runs: int, asr_device: str = "auto") -> int:
     inference, where one process leaves the cores idle meanwhile. Never more than `runs`."""
     on_gpu = asr_device.startswith("cuda") or (asr_device == "auto" and cuda_devices() > 0)
     return max(1, min(runs, 1 if on_gpu else CPU_RUNS_AT_A_TIME))
-
-
-def cuda_devices() -> int:
-    """GPUs CTranslate2 (the ASR engine) sees; importing it is cheap, unlike torch."""
-    try:
-        import ctranslate2
-    except ImportError:
-        return 0
-    return ctranslate2.get_cuda_device_count()
 
 
 def uses_embedded_broker(instance: DagsterInstance) -> bool:

@@ -1,7 +1,7 @@
 """How many runs a command runs at a time, and how its pool processes share the cores."""
 
-from whisper_pipeline.lib.devices import usable_cores
-from whisper_pipeline.local_worker import cuda_devices, default_concurrency, worker_environment
+from whisper_pipeline.lib.devices import cuda_devices, usable_cores
+from whisper_pipeline.local_worker import default_concurrency, worker_environment
 
 
 def test_each_of_several_pool_processes_gets_its_share_of_the_cores():

@@ -16,6 +16,16 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def cuda_devices() -> int:
+    """GPUs CTranslate2 (the ASR engine) sees: a quick answer for a command that has not
+    imported torch (cuda_available would import it, seconds on a laptop)."""
+    try:
+        import ctranslate2
+    except ImportError:
+        return 0
+    return ctranslate2.get_cuda_device_count()
+
+
 def resolve_device(device: str) -> str:
     if device not in DEVICES and not device.startswith("cuda:"):
         raise ConfigurationError(f"device {device!r} is not one of {DEVICES} (or cuda:N)")
