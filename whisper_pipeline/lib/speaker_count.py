@@ -3,7 +3,7 @@
 
 The count is spectral clustering's eigengap: an affinity graph links each window's voice
 vector (CAM++, cosine similarity) to its nearest neighbours only (the closest 20 %, at least
-10), and the number of near-zero eigenvalues of its Laplacian, found as the largest gap
+10 and at most 16), and the number of near-zero eigenvalues of its Laplacian, found as the largest gap
 between consecutive ones, is the number of groups of windows that are alike among
 themselves and unlike the rest (the count selection of 3D-Speaker's diarization recipe). The
 one setting, the neighbour share, was picked from 0.02-0.3 (docs/diarization.md shows how the
@@ -56,7 +56,11 @@ class CountSettings:
     """One set for every recording (docs/diarization.md gives what it measures)."""
 
     neighbour_share: float = 0.2  # each window keeps its links to this share of the others
-    min_neighbours: int = 10  # ... and to at least this many (short recordings)
+    min_neighbours: int = 10  # ... to at least this many (short recordings)
+    # ... and to at most this many: 16 windows are 20 s of one voice, so in a long meeting a
+    # voice heard for a few minutes stays its own part of the graph instead of being linked
+    # to the others because a share of hundreds of windows outgrew its own
+    max_neighbours: int = 16
     max_speakers: int = 10  # the most the automatic count considers (max_speakers raises it)
 
 
@@ -68,7 +72,8 @@ def unit_rows(rows: np.ndarray) -> np.ndarray:
 def pruned_affinity(vectors: np.ndarray, settings: CountSettings) -> np.ndarray:
     """Cosine similarities, each row kept only for its nearest neighbours, made symmetric."""
     count = len(vectors)
-    keep = min(count, max(settings.min_neighbours, round(settings.neighbour_share * count)))
+    share = round(settings.neighbour_share * count)
+    keep = min(count, settings.max_neighbours, max(settings.min_neighbours, share))
     affinity = vectors @ vectors.T
     farthest = np.argsort(affinity, axis=1)[:, : count - keep]
     np.put_along_axis(affinity, farthest, 0.0, axis=1)

@@ -6,11 +6,24 @@ telephone line at 0.89)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
 from whisper_pipeline.lib.audio import SAMPLE_RATE
+
+
+@contextmanager
+def without_onednn() -> Iterator[None]:
+    """torch's oneDNN CPU kernels off for the block (torch's switch warns about Intel GPUs)."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield
 
 
 class SpeakerEmbedder:
@@ -45,7 +58,9 @@ class SpeakerEmbedder:
         import torch
 
         result = np.empty((len(pieces), self.dimension), dtype=np.float32)
-        with torch.inference_mode():
+        # oneDNN builds new kernels for every input length it meets, and pieces come in every
+        # length: without it CAM++ runs 1.8x faster on the CPU and holds ~150 MB less
+        with torch.inference_mode(), without_onednn():
             for index, piece in enumerate(pieces):
                 vector = self.model(self.features(piece)[None].to(self.device))[0]
                 result[index] = (vector / vector.norm().clamp_min(1e-8)).cpu().numpy()
