@@ -275,5 +275,34 @@ def test_conversations_of_real_voices_are_diarized_with_the_automatic_count(tmp_
     assert cli_main(["evaluate", str(folder), "--no-wer", "--json", str(report_path)]) == 0
     report = json.loads(report_path.read_text())
     assert report["summary"]["mean_der"] <= 0.15, report["files"]
-    assert all(abs(row["count_error"]) <= 1 for row in report["files"]), report["files"]
+    # these four hold Diane and Sheila once each or with one pitch-shifted copy: all exact
+    # (the d-vector diarizer before CAM++ got one of them wrong)
+    assert all(row["count_error"] == 0 for row in report["files"]), report["files"]
     capsys.readouterr()
+
+
+def test_the_eight_voices_of_a_long_meeting_are_all_found(diarizer, tmp_path):
+    """Eight synthetic meetings joined into one 9.5-minute recording: all 8 voices of the cast
+    (several alike women's voices among them) come back as 8 speakers with the automatic
+    count, where a neighbour share that grew with the number of windows found 2."""
+    import soundfile
+
+    from whisper_pipeline.lib.records import SpeakerTurn
+
+    folder = tmp_path / "meetings"
+    assert cli_main(["samples", str(folder), "--meetings", "8", "--seed", "3"]) == 0
+    pieces, reference, offset_s = [], [], 0.0
+    for path in sorted(folder.glob("*.wav")):
+        audio = load_audio(path)
+        pieces.append(audio)
+        reference += [
+            SpeakerTurn(turn.start_s + offset_s, turn.end_s + offset_s, turn.speaker)
+            for turn in read_rttm(path.with_suffix(".rttm"))
+        ]
+        offset_s += len(audio) / 16_000
+    assert len({turn.speaker for turn in reference}) == 8 and offset_s > 500
+    joined = tmp_path / "long.wav"
+    soundfile.write(joined, np.concatenate(pieces), 16_000)
+    resource, loaded = diarizer
+    score = score_diarization(reference, resource.diarize(loaded, load_audio(joined)).turns)
+    assert score.found_speakers == 8 and score.der <= 0.15, score

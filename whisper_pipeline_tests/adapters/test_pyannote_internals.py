@@ -31,7 +31,6 @@ def parts(cluster) -> PipelineParts:
         segmentation_checkpoint=bundled_segmentation_checkpoint(),
         embedding=LoudnessEmbedding(),
         cluster=cluster,
-        assign_dimensions=slice(0, 2),
         device="cpu",
         sample_rate=SAMPLE_RATE,
         segmentation_step=0.5,
