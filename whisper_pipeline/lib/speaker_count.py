@@ -3,11 +3,11 @@
 
 The count is spectral clustering's eigengap: an affinity graph links each window's voice
 vector (CAM++, cosine similarity) to its nearest neighbours only (the closest 20 %, at least
-10 and at most 16), and the number of near-zero eigenvalues of its Laplacian, found as the largest gap
-between consecutive ones, is the number of groups of windows that are alike among
-themselves and unlike the rest (the count selection of 3D-Speaker's diarization recipe). The
-one setting, the neighbour share, was picked from 0.02-0.3 (docs/diarization.md shows how the
-count moves with it). All windows are then split into that many speakers by k-means on the
+10 and at most 16), and the number of near-zero eigenvalues of its Laplacian, found as the
+largest gap between consecutive ones, is the number of groups of windows that are alike among
+themselves and unlike the rest (the count selection of 3D-Speaker's diarization recipe). How
+the three neighbour settings were chosen, and how the count moves with them, is in
+docs/diarization.md. All windows are then split into that many speakers by k-means on the
 unit vectors."""
 
 from __future__ import annotations

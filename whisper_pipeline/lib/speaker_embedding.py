@@ -29,8 +29,6 @@ def without_onednn() -> Iterator[None]:
 class SpeakerEmbedder:
     """Speech in, one unit-length 192-d vector out per piece."""
 
-    dimension = 192
-
     def __init__(self, device: str = "cpu") -> None:
         import torch
 
