@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs: system packages, the virtual environment with the pinned
-# Python stack, and (for tests) a running PostgreSQL. Safe to run again: it skips what is done.
+# Python stack, and the real meeting speech the evaluation uses. Safe to run again: it skips what is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,3 +35,8 @@ if [ ! -f "$stamp" ]; then
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi
+
+# 3. Real meeting speech for the evaluation sets and tests: the AMI excerpts that pyannote.audio
+#    3.0.0's source distribution on PyPI carries (15.6 MB, once, checked by SHA-256).
+"$VENV/bin/python" -c "from whisper_pipeline.ami_excerpts import ami_excerpts_dir; ami_excerpts_dir()" \
+  || { echo "setup: could not fetch the AMI excerpts from PyPI (see above)" >&2; exit 1; }

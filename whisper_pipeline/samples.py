@@ -418,14 +418,29 @@ REAL_VOICES = (
 )
 
 
-@functools.cache
-def real_utterances() -> dict[str, tuple]:
-    """Each speaker's utterances in pyannote's call (its STM), cut to where only that speaker
-    talks (their RTTM turns minus the other's), at least 0.4 s: {speaker: (samples, ...)}."""
+def _solo_pieces(audio, turns: Sequence[SpeakerTurn], speaker: str, start_s: float, end_s: float):
+    """The stretches of `audio` between `start_s` and `end_s` where only `speaker` talks (their
+    turns minus everyone else's), at least 0.4 s each."""
     from pyannote.core import Segment as Span
     from pyannote.core import Timeline
 
-    from whisper_pipeline.lib.audio import SAMPLE_RATE, load_audio
+    from whisper_pipeline.lib.audio import SAMPLE_RATE
+
+    own = Timeline([Span(t.start_s, t.end_s) for t in turns if t.speaker == speaker])
+    other = Timeline([Span(t.start_s, t.end_s) for t in turns if t.speaker != speaker])
+    solo = own.support().extrude(other.support()).crop(Span(start_s, end_s))
+    return [
+        audio[round(piece.start * SAMPLE_RATE) : round(piece.end * SAMPLE_RATE)]
+        for piece in solo
+        if piece.duration >= 0.4
+    ]
+
+
+@functools.cache
+def real_utterances() -> dict[str, tuple]:
+    """Each speaker's utterances in pyannote's call (its STM), cut to where only that speaker
+    talks: {speaker: (samples, ...)}."""
+    from whisper_pipeline.lib.audio import load_audio
     from whisper_pipeline.lib.evaluation import read_rttm
 
     folder = pyannote_sample_dir()
@@ -436,16 +451,78 @@ def real_utterances() -> dict[str, tuple]:
     labels = list(dict.fromkeys(turn.speaker for turn in turns))
     found: dict[str, list] = {name: [] for name in names}
     for name, start, end, _text in utterances:
-        label = labels[names.index(name)]
-        own = Timeline([Span(t.start_s, t.end_s) for t in turns if t.speaker == label])
-        other = Timeline([Span(t.start_s, t.end_s) for t in turns if t.speaker != label])
-        solo = own.support().extrude(other.support()).crop(Span(start, end))
-        found[name] += [
-            audio[round(piece.start * SAMPLE_RATE) : round(piece.end * SAMPLE_RATE)]
-            for piece in solo
-            if piece.duration >= 0.4
-        ]
+        found[name] += _solo_pieces(audio, turns, labels[names.index(name)], start, end)
     return {name: tuple(pieces) for name, pieces in found.items()}
+
+
+# AMI speakers with at least 6 s of solo speech in the annotated halves of the excerpts
+AMI_PEOPLE = (
+    "FEE078",
+    "FEE083",
+    "FEE087",
+    "FEO070",
+    "MEE009",
+    "MEE012",
+    "MEE068",
+    "MEE075",
+    "MEO069",
+)
+
+
+@functools.cache
+def ami_utterances() -> dict[str, tuple]:
+    """Each AMI_PEOPLE speaker's solo stretches in the annotated parts of the AMI excerpts:
+    {AMI speaker id: (samples, ...)}."""
+    from whisper_pipeline.ami_excerpts import EXCERPTS, ami_excerpts_dir, annotated_span_s
+    from whisper_pipeline.lib.audio import load_audio
+
+    found: dict[str, list] = {speaker: [] for speaker in AMI_PEOPLE}
+    for excerpt in EXCERPTS:
+        turns = ami_reference(excerpt)
+        audio = load_audio(ami_excerpts_dir() / f"{excerpt}.wav")
+        for speaker in sorted({turn.speaker for turn in turns} & set(AMI_PEOPLE)):
+            found[speaker] += _solo_pieces(audio, turns, speaker, *annotated_span_s(excerpt))
+    return {speaker: tuple(pieces) for speaker, pieces in found.items()}
+
+
+def ami_reference(excerpt: str) -> list[SpeakerTurn]:
+    """The reference turns of an AMI excerpt."""
+    from whisper_pipeline.ami_excerpts import reference_lines
+
+    turns = []
+    for line in reference_lines(excerpt):
+        fields = line.split()
+        start = float(fields[3])
+        turns.append(SpeakerTurn(start, start + float(fields[4]), fields[7]))
+    return sorted(turns, key=lambda turn: turn.start_s)
+
+
+def write_ami_set(folder: Path) -> list[Path]:
+    """The 14 AMI excerpts cut to their annotated 30 s: `<excerpt>.wav` and `<excerpt>.rttm`."""
+    from whisper_pipeline.ami_excerpts import EXCERPTS, ami_excerpts_dir, annotated_span_s
+    from whisper_pipeline.lib.audio import SAMPLE_RATE, load_audio
+    from whisper_pipeline.lib.exports import to_rttm
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for excerpt in EXCERPTS:
+        start_s, end_s = annotated_span_s(excerpt)
+        audio = load_audio(ami_excerpts_dir() / f"{excerpt}.wav")
+        path = folder / f"ami_{excerpt}.wav"
+        _write_wav(path, audio[round(start_s * SAMPLE_RATE) : round(end_s * SAMPLE_RATE)])
+        turns = [
+            SpeakerTurn(
+                round(max(t.start_s, start_s) - start_s, 3),
+                round(min(t.end_s, end_s) - start_s, 3),
+                t.speaker,
+            )
+            for t in ami_reference(excerpt)
+            if t.end_s > start_s and t.start_s < end_s
+        ]
+        (folder / f"ami_{excerpt}.rttm").write_text(to_rttm(path.stem, turns))
+        written.append(path)
+    return written
 
 
 def pitch_shifted(samples, cents: int):
@@ -466,10 +543,41 @@ def pitch_shifted(samples, cents: int):
         return load_audio(shifted)[: len(samples)]
 
 
+def pitch_shifted_voices() -> dict[str, tuple]:
+    """REAL_VOICES' utterances: {voice name: (samples, ...)}."""
+    utterances = real_utterances()
+    return {
+        voice.name: tuple(pitch_shifted(u, voice.cents) for u in utterances[voice.speaker])
+        for voice in REAL_VOICES
+    }
+
+
+def real_people() -> dict[str, tuple]:
+    """Eleven real people, none made from another: the call's two women and the nine AMI
+    meeting speakers with at least 6 s alone: {name: (samples, ...)}."""
+    return {**{name.lower(): said for name, said in real_utterances().items()}, **ami_utterances()}
+
+
 def write_real_voice_set(folder: Path, count: int, seed: int = 0) -> list[Path]:
-    """`count` conversations of 2-5 voices made from the real speech of pyannote's call
-    (REAL_VOICES), 12-24 turns of 1-3 consecutive utterances each, pauses of 0.2-1 s, one turn
-    in five overlapping the previous by 0.3-0.8 s; `<name>.wav` and `<name>.rttm`."""
+    """`count` conversations of 2-5 of REAL_VOICES (the call's two women and pitch-shifted
+    copies of them): `real_<seed>_<index>_<n>spk.wav` and `.rttm`."""
+    return write_conversations(folder, count, seed, pitch_shifted_voices(), prefix="real")
+
+
+def write_real_people_set(folder: Path, count: int, seed: int = 0) -> list[Path]:
+    """`count` conversations of 2-5 different real people (`real_people()`):
+    `people_<seed>_<index>_<n>spk.wav` and `.rttm`."""
+    return write_conversations(folder, count, seed, real_people(), prefix="people")
+
+
+def write_conversations(
+    folder: Path, count: int, seed: int, voices: dict[str, tuple], prefix: str
+) -> list[Path]:
+    """`count` conversations of 2-5 of `voices` ({name: utterances}): up to 12-24 turns of 1-3
+    consecutive utterances, pauses of 0.2-1 s, one turn in five overlapping the previous by
+    0.3-0.8 s; `<prefix>_<seed>_<index>_<n>spk.wav` and `.rttm`. No utterance is said twice
+    in one conversation: repeated audio gives identical window vectors, which cluster by
+    utterance instead of by voice and would test the diarizer on something no recording has."""
     import random
 
     import numpy as np
@@ -478,31 +586,30 @@ def write_real_voice_set(folder: Path, count: int, seed: int = 0) -> list[Path]:
     from whisper_pipeline.lib.exports import to_rttm
 
     rng = random.Random(seed)
-    utterances = real_utterances()
-    voices: dict[RealVoice, tuple] = {}
+    names = list(voices)
     pause = np.zeros(int(0.15 * SAMPLE_RATE), dtype=np.float32)  # between joined utterances
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for index in range(count):
         num_speakers = rng.choice((2, 3, 4, 5))
-        cast = rng.sample(REAL_VOICES, num_speakers)
+        cast = rng.sample(names, num_speakers)
+        left = {name: rng.sample(voices[name], len(voices[name])) for name in cast}
         pieces, previous = [], None
         for turn in range(rng.randrange(12, 25)):
-            voice = rng.choice([v for v in cast if v is not previous])
-            if voice not in voices:
-                voices[voice] = tuple(
-                    pitch_shifted(u, voice.cents) for u in utterances[voice.speaker]
-                )
-            said = voices[voice]
-            first = rng.randrange(len(said))
-            joined = [said[(first + i) % len(said)] for i in range(rng.randint(1, 3))]
+            unheard = [n for n in cast if left[n] and n not in {p[0] for p in pieces}]
+            able = [n for n in cast if left[n] and n != previous]
+            if not able:
+                break
+            # everyone speaks at least once before anyone runs out of things to say
+            name = rng.choice([n for n in unheard if n != previous] or able)
+            joined = [left[name].pop() for _ in range(min(rng.randint(1, 3), len(left[name])))]
             samples = np.concatenate([part for u in joined for part in (u, pause)][:-1])
             overlap = turn and rng.random() < 0.2
             gap = -rng.uniform(0.3, 0.8) if overlap else rng.uniform(0.2, 1.0)
-            pieces.append((voice.name, samples, round(gap, 2)))
-            previous = voice
-        name = f"real_{seed:03d}_{index:02d}_{num_speakers}spk"
+            pieces.append((name, samples, round(gap, 2)))
+            previous = name
+        name = f"{prefix}_{seed:03d}_{index:02d}_{num_speakers}spk"
         path = folder / f"{name}.wav"
         (folder / f"{name}.rttm").write_text(to_rttm(name, _mix_turns(pieces, path)))
         written.append(path)

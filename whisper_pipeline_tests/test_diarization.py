@@ -257,26 +257,48 @@ def test_evaluate_command_scores_a_folder_and_writes_json(tmp_path, sample_call,
     assert "call.wav" in out and "mean_der=" in out
 
 
-def test_conversations_of_real_voices_are_diarized_with_the_automatic_count(tmp_path, capsys):
-    """Conversations of 2-5 voices made from the real speech of pyannote's call (its two
-    speakers, pitch-shifted into five voices), never used to choose the diarizer's settings."""
-    from whisper_pipeline.samples import REAL_VOICES, real_utterances
-
-    folder = tmp_path / "real"
-    assert cli_main(["samples", str(folder), "--real-voices", "4", "--seed", "2"]) == 0
-    written = sorted(folder.glob("*.wav"))
-    assert len(written) == 4
-    for path in written:  # the references say who speaks, as many voices as the name says
+def evaluate_samples(tmp_path, *samples_args: str) -> dict:
+    """`samples FOLDER *samples_args`, then `evaluate FOLDER --no-wer`: the JSON report."""
+    folder = tmp_path / "set"
+    assert cli_main(["samples", str(folder), *samples_args]) == 0
+    for path in folder.glob("*.wav"):  # the references say who speaks, as the name says
         speakers = {turn.speaker for turn in read_rttm(path.with_suffix(".rttm"))}
-        assert len(speakers) == int(path.stem.split("_")[-1][0])
-        assert speakers <= {voice.name for voice in REAL_VOICES}
-    assert all(len(real_utterances()[name]) >= 5 for name in ("Diane", "Sheila"))
+        assert path.stem.startswith("ami_") or len(speakers) == int(path.stem[-4])
     report_path = tmp_path / "report.json"
     assert cli_main(["evaluate", str(folder), "--no-wer", "--json", str(report_path)]) == 0
-    report = json.loads(report_path.read_text())
-    assert report["summary"]["mean_der"] <= 0.15, report["files"]
-    # these four hold Diane and Sheila once each or with one pitch-shifted copy: all exact
-    # (the d-vector diarizer before CAM++ got one of them wrong)
+    return json.loads(report_path.read_text())
+
+
+def test_conversations_of_different_real_people_get_the_automatic_count(tmp_path, capsys):
+    """Conversations of 2-4 of eleven different real people (the call's two women and nine
+    AMI meeting speakers, none said twice), a seed never used to choose the settings."""
+    report = evaluate_samples(tmp_path, "--real-people", "4", "--seed", "2")
+    rows = report["files"]
+    assert len(rows) == 4 and report["summary"]["mean_der"] <= 0.15, rows
+    # measured: 3 of 4 exact, one 3-person conversation found as 4 (DER 0.09)
+    assert sum(row["count_error"] == 0 for row in rows) >= 3, rows
+    assert all(abs(row["count_error"]) <= 1 for row in rows), rows
+    capsys.readouterr()
+
+
+def test_real_meeting_excerpts_are_diarized(tmp_path, capsys):
+    """The 14 AMI excerpts: real meetings, 1-4 people, up to 18 s of overlap in 30 s, some
+    people saying less than a second. A guard on what the offline diarizer does there today
+    (mean DER 0.39; docs/diarization.md has the rows), not a goal."""
+    report = evaluate_samples(tmp_path, "--ami")
+    rows = {row["file"]: row for row in report["files"]}
+    assert len(rows) == 14 and report["summary"]["mean_der"] <= 0.45, rows
+    # the two people of dev00, talking in turns, are two speakers
+    assert rows["ami_dev00.wav"]["found_speakers"] == 2, rows["ami_dev00.wav"]
+    assert rows["ami_dev00.wav"]["der"] <= 0.3, rows["ami_dev00.wav"]
+    capsys.readouterr()
+
+
+def test_conversations_of_pitch_shifted_real_voices_keep_their_counts(tmp_path, capsys):
+    """The call's two women and pitch-shifted copies of them: seed 1 is a set the settings were
+    chosen on, kept exact here as a guard against regressions."""
+    report = evaluate_samples(tmp_path, "--real-voices", "4", "--seed", "1")
+    assert report["summary"]["mean_der"] <= 0.1, report["files"]
     assert all(row["count_error"] == 0 for row in report["files"]), report["files"]
     capsys.readouterr()
 

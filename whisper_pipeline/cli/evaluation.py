@@ -23,22 +23,52 @@ from whisper_pipeline.cli.common import load_run_config, resource_config
     type=int,
     default=0,
     help="Instead: this many conversations (2-5 voices) made from the real speech of "
-    "pyannote's call, with RTTM references.",
+    "pyannote's call and pitch-shifted copies of it, with RTTM references.",
+)
+@click.option(
+    "--real-people",
+    type=int,
+    default=0,
+    help="Instead: this many conversations of 2-5 different real people (the call's two and "
+    "nine AMI meeting speakers), with RTTM references.",
+)
+@click.option(
+    "--ami",
+    is_flag=True,
+    help="Instead: the 14 real AMI meeting excerpts (30 s each) with RTTM references "
+    "(downloaded once from PyPI, 15.6 MB).",
 )
 @click.option("--seed", type=int, default=0, help="Seed of the meetings or conversations.")
-def samples_command(folder: str, meetings: int, real_voices: int, seed: int) -> int:
+def samples_command(
+    folder: str, meetings: int, real_voices: int, real_people: int, ami: bool, seed: int
+) -> int:
     """Write the sample recordings into FOLDER."""
-    from whisper_pipeline.samples import write_meeting_set, write_real_voice_set, write_samples
+    from whisper_pipeline.ami_excerpts import AmiExcerptsUnavailable
 
-    if meetings:
-        paths = write_meeting_set(Path(folder), meetings, seed=seed)
-    elif real_voices:
-        paths = write_real_voice_set(Path(folder), real_voices, seed=seed)
-    else:
-        paths = write_samples(Path(folder))
+    try:
+        paths = _write_samples(Path(folder), meetings, real_voices, real_people, ami, seed)
+    except AmiExcerptsUnavailable as error:
+        click.echo(f"samples: {error}", err=True)
+        return 1
     for path in paths:
         click.echo(path)
     return 0
+
+
+def _write_samples(
+    folder: Path, meetings: int, real_voices: int, real_people: int, ami: bool, seed: int
+) -> list[Path]:
+    from whisper_pipeline import samples
+
+    if ami:
+        return samples.write_ami_set(folder)
+    if real_people:
+        return samples.write_real_people_set(folder, real_people, seed=seed)
+    if meetings:
+        return samples.write_meeting_set(folder, meetings, seed=seed)
+    if real_voices:
+        return samples.write_real_voice_set(folder, real_voices, seed=seed)
+    return samples.write_samples(folder)
 
 
 @click.command("evaluate")

@@ -77,12 +77,16 @@ def score_diarization(
 ) -> DiarizationScore:
     """DER (overlap scored, `collar_s` forgiven around reference boundaries, pyannote's
     convention of a collar given as its total width) and JER."""
+    from pyannote.core import Timeline
     from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
 
     ref, hyp = speaker_annotation(reference), speaker_annotation(found)
+    # scored over the extent of both, as pyannote.metrics assumes without a UEM (and warns)
+    uem = Timeline([ref.get_timeline().union(hyp.get_timeline()).extent()])
     der_metric = DiarizationErrorRate(collar=collar_s, skip_overlap=False)
-    components = der_metric(ref, hyp, detailed=True)
-    jer = JaccardErrorRate(collar=collar_s, skip_overlap=False)(ref, hyp) if reference else 0.0
+    components = der_metric(ref, hyp, detailed=True, uem=uem)
+    jer_metric = JaccardErrorRate(collar=collar_s, skip_overlap=False)
+    jer = jer_metric(ref, hyp, uem=uem) if reference else 0.0
     return DiarizationScore(
         der=round(float(components["diarization error rate"]), 4),
         jer=round(float(jer), 4),
