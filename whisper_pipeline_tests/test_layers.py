@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "settings",
         ),
     ),
-    ("entry points", ("cli", "evaluate", "samples", "__main__")),
+    ("entry points", ("cli", "evaluate", "samples", "ami_excerpts", "__main__")),
 ]
 
 # where a library's private modules or attributes may be used (one adapter per library)
