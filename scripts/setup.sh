@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs: system packages, the virtual environment with the pinned
-# Python stack, and the real meeting speech the evaluation uses. Safe to run again: it skips what is done.
+# Python stack, and the real meeting speech the evaluation uses. Safe to run again: it skips
+# what is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,7 +1,8 @@
 """Real meeting speech for evaluation: the AMI Meeting Corpus excerpts (CC BY 4.0) that
 pyannote.audio 3.0.0 ships as test data in its source distribution on PyPI. Fourteen 30 s
-excerpts of real meetings, annotated (RTTM, UEM) with the AMI speaker ids. They are the only real multi-party meetings a package registry carries, and
-the only real people besides the two in pyannote's sample call."""
+excerpts of real meetings, annotated (RTTM, UEM) with the AMI speaker ids. They are the only
+real multi-party meetings a package registry carries, and the only real people besides the two
+in pyannote's sample call."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import tarfile
 import tempfile
 import urllib.request
 from pathlib import Path
+
+from whisper_pipeline.lib.records import SpeakerTurn
 
 SDIST_URL = (
     "https://files.pythonhosted.org/packages/81/3a/"
@@ -98,11 +101,13 @@ def annotated_span_s(excerpt: str) -> tuple[float, float]:
     raise KeyError(f"{excerpt}: no UEM line")
 
 
-def reference_lines(excerpt: str) -> list[str]:
-    """The RTTM lines of `excerpt`."""
-    return [
-        line
+def reference_turns(excerpt: str) -> list[SpeakerTurn]:
+    """The reference SpeakerTurns of `excerpt`, in time order."""
+    from whisper_pipeline.lib.evaluation import read_rttm
+
+    turns = [
+        turn
         for rttm in sorted(ami_excerpts_dir().glob("debug.*.rttm"))
-        for line in rttm.read_text().splitlines()
-        if line.split()[1:2] == [excerpt]
+        for turn in read_rttm(rttm, file_id=excerpt)
     ]
+    return sorted(turns, key=lambda turn: turn.start_s)

@@ -473,33 +473,32 @@ AMI_PEOPLE = (
 def ami_utterances() -> dict[str, tuple]:
     """Each AMI_PEOPLE speaker's solo stretches in the annotated parts of the AMI excerpts:
     {AMI speaker id: (samples, ...)}."""
-    from whisper_pipeline.ami_excerpts import EXCERPTS, ami_excerpts_dir, annotated_span_s
+    from whisper_pipeline.ami_excerpts import (
+        EXCERPTS,
+        ami_excerpts_dir,
+        annotated_span_s,
+        reference_turns,
+    )
     from whisper_pipeline.lib.audio import load_audio
 
     found: dict[str, list] = {speaker: [] for speaker in AMI_PEOPLE}
     for excerpt in EXCERPTS:
-        turns = ami_reference(excerpt)
+        turns = reference_turns(excerpt)
+        span = annotated_span_s(excerpt)
         audio = load_audio(ami_excerpts_dir() / f"{excerpt}.wav")
         for speaker in sorted({turn.speaker for turn in turns} & set(AMI_PEOPLE)):
-            found[speaker] += _solo_pieces(audio, turns, speaker, *annotated_span_s(excerpt))
+            found[speaker] += _solo_pieces(audio, turns, speaker, *span)
     return {speaker: tuple(pieces) for speaker, pieces in found.items()}
-
-
-def ami_reference(excerpt: str) -> list[SpeakerTurn]:
-    """The reference turns of an AMI excerpt."""
-    from whisper_pipeline.ami_excerpts import reference_lines
-
-    turns = []
-    for line in reference_lines(excerpt):
-        fields = line.split()
-        start = float(fields[3])
-        turns.append(SpeakerTurn(start, start + float(fields[4]), fields[7]))
-    return sorted(turns, key=lambda turn: turn.start_s)
 
 
 def write_ami_set(folder: Path) -> list[Path]:
     """The 14 AMI excerpts cut to their annotated 30 s: `<excerpt>.wav` and `<excerpt>.rttm`."""
-    from whisper_pipeline.ami_excerpts import EXCERPTS, ami_excerpts_dir, annotated_span_s
+    from whisper_pipeline.ami_excerpts import (
+        EXCERPTS,
+        ami_excerpts_dir,
+        annotated_span_s,
+        reference_turns,
+    )
     from whisper_pipeline.lib.audio import SAMPLE_RATE, load_audio
     from whisper_pipeline.lib.exports import to_rttm
 
@@ -517,7 +516,7 @@ def write_ami_set(folder: Path) -> list[Path]:
                 round(min(t.end_s, end_s) - start_s, 3),
                 t.speaker,
             )
-            for t in ami_reference(excerpt)
+            for t in reference_turns(excerpt)
             if t.end_s > start_s and t.start_s < end_s
         ]
         (folder / f"ami_{excerpt}.rttm").write_text(to_rttm(path.stem, turns))

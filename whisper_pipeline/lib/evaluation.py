@@ -11,12 +11,15 @@ from pathlib import Path
 from whisper_pipeline.lib.records import SpeakerTurn
 
 
-def read_rttm(path: Path) -> list[SpeakerTurn]:
-    """Speaker turns of an RTTM file (every SPEAKER line, whatever its file id)."""
+def read_rttm(path: Path, file_id: str | None = None) -> list[SpeakerTurn]:
+    """Speaker turns of an RTTM file: every SPEAKER line, or those of `file_id` only (a file
+    that holds several recordings)."""
     turns = []
     for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
         fields = line.split()
         if not fields or fields[0] != "SPEAKER":
+            continue
+        if file_id is not None and fields[1:2] != [file_id]:
             continue
         if len(fields) < 8:
             raise ValueError(f"{path}:{number}: an RTTM SPEAKER line needs at least 8 fields")
