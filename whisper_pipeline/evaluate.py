@@ -61,16 +61,23 @@ def evaluate_folder(
     counts: SpeakerCounts | None = None,
     collar_s: float = 0.25,
     on_file: Callable[[FileResult], None] | None = None,
+    reference_count: bool = False,
 ) -> list[FileResult]:
     """One FileResult per recording of `folder` (DER/JER where an RTTM exists, WER where a
-    transcript exists and `asr` is given); the diarizer loads once for the whole folder."""
+    transcript exists and `asr` is given); the diarizer loads once for the whole folder.
+    `reference_count` tells the diarizer each recording's number of reference speakers, which
+    separates the errors of the automatic count from those of the split into speakers."""
     results: list[FileResult] = []
     with diarizer.borrow() as loaded:
         for path, rttm, text in recordings_with_references(folder):
+            reference = read_rttm(rttm) if rttm is not None else None
+            file_counts = counts
+            if reference_count and reference:
+                file_counts = SpeakerCounts(num_speakers=len({t.speaker for t in reference}))
             audio = load_audio(path)
             audio_s = len(audio) / SAMPLE_RATE
             started = time.monotonic()
-            found = diarizer.diarize(loaded.model, audio, counts)
+            found = diarizer.diarize(loaded.model, audio, file_counts)
             seconds = time.monotonic() - started
             row: dict[str, object] = {
                 "file": path.name,
@@ -78,8 +85,8 @@ def evaluate_folder(
                 "diarize_s": round(seconds, 2),
                 "realtime_factor": round(audio_s / seconds, 1) if seconds else 0.0,
             }
-            if rttm is not None:
-                score = score_diarization(read_rttm(rttm), found.turns, collar_s)
+            if reference is not None:
+                score = score_diarization(reference, found.turns, collar_s)
                 row.update(
                     der=score.der,
                     jer=score.jer,

@@ -13,6 +13,11 @@ def evaluate_samples(tmp_path, *samples_args: str) -> dict:
     for path in folder.glob("*.wav"):  # the references say who speaks, as the name says
         speakers = {turn.speaker for turn in read_rttm(path.with_suffix(".rttm"))}
         assert path.stem.startswith("ami_") or len(speakers) == int(path.stem[-4])
-    report_path = tmp_path / "report.json"
-    assert cli_main(["evaluate", str(folder), "--no-wer", "--json", str(report_path)]) == 0
+    return evaluate(folder, tmp_path / "report.json")
+
+
+def evaluate(folder, report_path, *evaluate_args: str) -> dict:
+    """`evaluate FOLDER --no-wer *evaluate_args`: the JSON report."""
+    args = ["evaluate", str(folder), "--no-wer", "--json", str(report_path), *evaluate_args]
+    assert cli_main(args) == 0
     return json.loads(report_path.read_text())

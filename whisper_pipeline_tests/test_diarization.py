@@ -19,7 +19,7 @@ from whisper_pipeline.lib.speaker_count import SpeakerCounts
 from whisper_pipeline.lib.speakers import assign_speakers
 from whisper_pipeline.resources.diarization import SpeakerDiarizer
 from whisper_pipeline.samples import pyannote_sample_dir, synthesize_conversation
-from whisper_pipeline_tests.evaluation_sets import evaluate_samples
+from whisper_pipeline_tests.evaluation_sets import evaluate, evaluate_samples
 from whisper_pipeline_tests.test_pipeline import count, run
 
 
@@ -267,7 +267,16 @@ def test_conversations_of_different_real_people_get_the_automatic_count(tmp_path
     # measured: 3 of 4 exact, one 3-person conversation found as 4 (DER 0.09)
     assert sum(row["count_error"] == 0 for row in rows) >= 3, rows
     assert all(abs(row["count_error"]) <= 1 for row in rows), rows
-    capsys.readouterr()
+    # told each conversation's count, what is left is the split into speakers
+    told = evaluate(tmp_path / "set", tmp_path / "told.json", "--reference-count")
+    assert told["settings"]["reference_count"] is True
+    assert all(row["count_error"] == 0 for row in told["files"]), told["files"]
+    assert told["summary"]["mean_der"] <= 0.15, told["files"]
+    assert (
+        cli_main(["evaluate", str(tmp_path / "set"), "--reference-count", "--max-speakers", "3"])
+        == 2
+    )
+    assert "leave out --num-speakers" in capsys.readouterr().err
 
 
 def test_conversations_of_pitch_shifted_real_voices_keep_their_counts(tmp_path, capsys):

@@ -79,6 +79,12 @@ def _write_samples(
 @click.option("--num-speakers", type=int, help="Tell the diarizer the count.")
 @click.option("--min-speakers", type=int)
 @click.option("--max-speakers", type=int)
+@click.option(
+    "--reference-count",
+    is_flag=True,
+    help="Tell the diarizer each recording's number of speakers from its RTTM: what remains "
+    "is the error of splitting speech into speakers, not of counting them.",
+)
 @click.option("--no-wer", is_flag=True, help="Skip transcription and WER.")
 def evaluate_command(
     folder: str,
@@ -88,6 +94,7 @@ def evaluate_command(
     num_speakers: int | None,
     min_speakers: int | None,
     max_speakers: int | None,
+    reference_count: bool,
     no_wer: bool,
 ) -> int:
     """DER/JER/WER/speaker count/speed on a FOLDER with RTTM references."""
@@ -102,6 +109,13 @@ def evaluate_command(
     if not directory.is_dir():
         click.echo(f"evaluate: {directory} is not a folder", err=True)
         return 2
+    if reference_count and (num_speakers or min_speakers or max_speakers):
+        click.echo(
+            "evaluate: --reference-count takes each recording's count from its RTTM; "
+            "leave out --num-speakers, --min-speakers and --max-speakers",
+            err=True,
+        )
+        return 2
     run_config = load_run_config(config)
     diarizer = SpeakerDiarizer(**resource_config(run_config, "diarizer"))
     asr = None if no_wer else WhisperASR(**resource_config(run_config, "asr"))
@@ -115,6 +129,7 @@ def evaluate_command(
             counts,
             collar_s=collar,
             on_file=lambda result: click.echo(table_line(result)),
+            reference_count=reference_count,
         )
     finally:
         MODEL_CACHE.clear(reason="evaluation finished")
@@ -128,6 +143,7 @@ def evaluate_command(
         "backend": diarizer.resolved_backend(),
         "pipeline": diarizer.pipeline,
         "collar_s": collar,
+        "reference_count": reference_count,
         **{k: v for k, v in vars(counts).items() if v is not None},
     }
     write_report(report, results, settings)
