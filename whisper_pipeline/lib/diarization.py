@@ -14,18 +14,24 @@ import numpy as np
 from whisper_pipeline.lib.audio import SAMPLE_RATE, load_audio
 from whisper_pipeline.lib.records import Diarization, SpeakerTurn
 from whisper_pipeline.lib.speaker_count import SpeakerCounts
-from whisper_pipeline.lib.voices import VoiceEncoder, VoiceLibrary, name_speakers, speaker_vectors
+from whisper_pipeline.lib.speaker_embedding import SpeakerEmbedder
+from whisper_pipeline.lib.voices import (
+    DEFAULT_VOICE_MATCH,
+    VoiceLibrary,
+    name_speakers,
+    speaker_vectors,
+)
 
 MIN_AUDIO_SAMPLES = SAMPLE_RATE // 2  # pyannote needs some audio to look at
 
 
 def diarize(
     pipeline: Any,
-    encoder: VoiceEncoder,
+    embedder: SpeakerEmbedder,
     audio: np.ndarray,
     counts: SpeakerCounts,
     voices: VoiceLibrary | None = None,
-    voice_match_threshold: float = 0.8,
+    voice_match_threshold: float = DEFAULT_VOICE_MATCH,
     backend: str = "offline",
     on_progress: Callable[[float], None] | None = None,
 ) -> Diarization:
@@ -50,7 +56,7 @@ def diarize(
             SpeakerTurn(round(segment.start, 3), round(segment.end, 3), str(label))
             for segment, _, label in annotation.itertracks(yield_label=True)
         )
-    vectors = speaker_vectors(encoder, audio, turns)
+    vectors = speaker_vectors(embedder, audio, turns)
     names = name_speakers(vectors, voices, voice_match_threshold) if voices else {}
     return _result(turns, vectors, names, backend, started, {"audio_s": duration_s})
 
@@ -59,9 +65,9 @@ def diarize_by_channel(
     path: Path,
     channel_voices: Sequence[Sequence[tuple[float, float]]],
     duration_s: float,
-    encoder: VoiceEncoder,
+    embedder: SpeakerEmbedder,
     voices: VoiceLibrary | None = None,
-    voice_match_threshold: float = 0.8,
+    voice_match_threshold: float = DEFAULT_VOICE_MATCH,
 ) -> Diarization:
     """Turns of a call recorded one voice per channel, from where each channel's own voice
     speaks (`channel_voices`, lib/channels.py): SPEAKER_00 the left's, SPEAKER_01 the right's;
@@ -84,7 +90,7 @@ def diarize_by_channel(
     for channel, label in enumerate(labels):
         own = [turn for turn in turns if turn.speaker == label]
         if own:
-            vectors |= speaker_vectors(encoder, load_audio(path, channels=channel), own)
+            vectors |= speaker_vectors(embedder, load_audio(path, channels=channel), own)
     names = name_speakers(vectors, voices, voice_match_threshold) if voices else {}
     channel_speakers = [
         names.get(label, (label,))[0] if label in vectors else None for label in labels

@@ -26,6 +26,9 @@ from whisper_pipeline.lib.query_sandbox import read_only_connection, sql_string,
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "whisper.duckdb"
+# what made speaker_embeddings.vector (lib/voices.py); rows written before 2026-11-25 say
+# resemblyzer-256, and vectors of different encoders are not comparable
+VOICE_ENCODER = "campplus"
 _SCHEMA_FILE = "_schema.parquet"
 
 # One schema per stored table. Units are in the column names.
@@ -437,7 +440,7 @@ def embedding_rows(recording_id: str, result) -> list[dict]:
             "match_similarity": result.named.get(speaker),
             "dimension": len(vector),
             "vector": list(vector),
-            "encoder": f"resemblyzer-{len(vector)}",
+            "encoder": f"{VOICE_ENCODER}-{len(vector)}",
         }
         for speaker, vector in sorted(result.voice_vectors.items())
     ]

@@ -18,7 +18,7 @@ from whisper_pipeline.lib.records import Diarization, RecordingFacts
 from whisper_pipeline.lib.speaker_count import SpeakerCounts
 from whisper_pipeline.lib.speaker_embedding import SpeakerEmbedder
 from whisper_pipeline.lib.voices import (
-    VoiceEncoder,
+    DEFAULT_VOICE_MATCH,
     VoiceLibrary,
     folder_fingerprint,
     load_voice_library,
@@ -36,14 +36,14 @@ DISABLED = "diarization is disabled (resources.diarizer.config.backend is 'none'
 
 @dataclass
 class LoadedDiarizer:
-    """What the cache holds: the pyannote pipeline, the voice encoder (speaker vectors and
-    names), the offline backend's window embedder, and the named voices."""
+    """What the cache holds: the pyannote pipeline, the CAM++ embedder (the offline
+    backend's window vectors, and every backend's speaker vectors and names), and the named
+    voices."""
 
     pipeline: Any
-    encoder: VoiceEncoder
+    embedder: SpeakerEmbedder
     voices: VoiceLibrary | None
     backend: str
-    embedder: SpeakerEmbedder | None = None
 
 
 class SpeakerDiarizer(CachedModelResource):
@@ -91,8 +91,8 @@ class SpeakerDiarizer(CachedModelResource):
         description="Folder of labelled voice samples (voices/<Name>.wav, several per name allowed as <Name>_2.wav or voices/<Name>/*.wav); matching speakers are labelled with the name.",
     )
     voice_match_threshold: float = Field(
-        default=0.8,
-        description="Cosine similarity of voice vectors at or above which a speaker gets a sample's name.",
+        default=DEFAULT_VOICE_MATCH,
+        description="Cosine similarity of CAM++ voice vectors at or above which a speaker gets a sample's name.",
     )
 
     @field_validator("hf_token", mode="before")
@@ -128,17 +128,15 @@ class SpeakerDiarizer(CachedModelResource):
         if backend == "none":
             raise ConfigurationError(DISABLED)
         device = self.resolved_device()
-        encoder = VoiceEncoder(device)
-        embedder = None
+        embedder = SpeakerEmbedder(device)
         if backend == "offline":
             from whisper_pipeline.lib.offline_diarization import build_offline_pipeline
 
-            embedder = SpeakerEmbedder(device)
             pipeline = build_offline_pipeline(embedder, device)
         else:
             pipeline = self._load_pretrained(device)
-        voices = load_voice_library(self.voices_dir, encoder) if self.voices_dir else None
-        return LoadedDiarizer(pipeline, encoder, voices, backend, embedder)
+        voices = load_voice_library(self.voices_dir, embedder) if self.voices_dir else None
+        return LoadedDiarizer(pipeline, embedder, voices, backend)
 
     def _load_pretrained(self, device: str) -> Any:
         import torch
@@ -172,7 +170,7 @@ class SpeakerDiarizer(CachedModelResource):
             Path(facts.source_path),
             facts.channel_voices,
             facts.duration_s,
-            loaded.encoder,
+            loaded.embedder,
             loaded.voices,
             self.voice_match_threshold,
         )
@@ -180,9 +178,7 @@ class SpeakerDiarizer(CachedModelResource):
     def release_model(self, model: LoadedDiarizer) -> None:
         import torch
 
-        model.encoder.encoder.to(torch.device("cpu"))
-        if model.embedder is not None:
-            model.embedder.to("cpu")
+        model.embedder.to("cpu")
         if hasattr(model.pipeline, "to"):
             model.pipeline.to(torch.device("cpu"))
 
@@ -197,7 +193,7 @@ class SpeakerDiarizer(CachedModelResource):
         over the run's); see lib/diarization.py."""
         return diarize(
             loaded.pipeline,
-            loaded.encoder,
+            loaded.embedder,
             audio,
             self.counts().override(counts),
             voices=loaded.voices,
