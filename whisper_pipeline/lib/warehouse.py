@@ -26,9 +26,10 @@ from whisper_pipeline.lib.query_sandbox import read_only_connection, sql_string,
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "whisper.duckdb"
-# what made speaker_embeddings.vector (lib/voices.py); rows written before 2026-11-25 say
-# resemblyzer-256, and vectors of different encoders are not comparable
-VOICE_ENCODER = "campplus"
+# what made a speaker_embeddings.vector, told by its length: CAM++ (lib/voices.py) since
+# 2026-11-25, Resemblyzer before; a rename rewrites a recording's rows from its stored
+# diarization, which may be older. Vectors of different encoders are not comparable.
+VOICE_ENCODERS = {192: "campplus", 256: "resemblyzer"}
 _SCHEMA_FILE = "_schema.parquet"
 
 # One schema per stored table. Units are in the column names.
@@ -440,7 +441,7 @@ def embedding_rows(recording_id: str, result) -> list[dict]:
             "match_similarity": result.named.get(speaker),
             "dimension": len(vector),
             "vector": list(vector),
-            "encoder": f"{VOICE_ENCODER}-{len(vector)}",
+            "encoder": f"{VOICE_ENCODERS.get(len(vector), 'unknown')}-{len(vector)}",
         }
         for speaker, vector in sorted(result.voice_vectors.items())
     ]

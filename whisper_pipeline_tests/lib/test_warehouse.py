@@ -3,9 +3,16 @@ import sys
 from datetime import UTC, datetime
 
 import duckdb
+import pytest
 
-from whisper_pipeline.lib.records import Segment, Word
-from whisper_pipeline.lib.warehouse import VIEW_NAMES, Warehouse, segment_rows, word_rows
+from whisper_pipeline.lib.records import Diarization, Segment, Word
+from whisper_pipeline.lib.warehouse import (
+    VIEW_NAMES,
+    Warehouse,
+    embedding_rows,
+    segment_rows,
+    word_rows,
+)
 
 SEGMENTS = [Segment(0.0, 1.0, "Hi there.", (Word(0.0, 0.4, "Hi"), Word(0.5, 1.0, "there.")), "A")]
 
@@ -111,3 +118,31 @@ def test_a_home_written_before_a_column_existed_gets_it_as_null(tmp_path):
             "SELECT recording_id, channels, channel_layout FROM recordings"
         ).fetchall()
     assert rows == [("old-1", 2, None)]
+
+
+def test_voice_vectors_of_both_encoders_are_labelled_and_never_compared(tmp_path):
+    """A recording diarized before CAM++ keeps its 256-d Resemblyzer vectors (a rename rewrites
+    its rows from the stored diarization): each row says which encoder made it, and the
+    documented query, joined on encoder, never compares the two (DuckDB refuses lists of
+    different lengths)."""
+    warehouse = Warehouse(tmp_path)
+    for recording_id, dimension in (("old", 256), ("new", 192), ("newer", 192)):
+        diarization = Diarization(voice_vectors={"SPEAKER_00": (0.1,) * dimension})
+        rows = embedding_rows(recording_id, diarization)
+        warehouse.write("speaker_embeddings", recording_id, rows)
+    query = """
+        SELECT a.recording_id, b.recording_id FROM speaker_embeddings a
+        JOIN speaker_embeddings b ON b.recording_id <> a.recording_id{join}
+        WHERE list_cosine_similarity(a.vector, b.vector) >= 0.65 ORDER BY ALL
+    """
+    with warehouse.query_connection() as con:
+        encoders = "SELECT recording_id, encoder FROM speaker_embeddings ORDER BY ALL"
+        assert con.execute(encoders).fetchall() == [
+            ("new", "campplus-192"),
+            ("newer", "campplus-192"),
+            ("old", "resemblyzer-256"),
+        ]
+        same = con.execute(query.format(join=" AND b.encoder = a.encoder")).fetchall()
+        assert same == [("new", "newer"), ("newer", "new")]
+        with pytest.raises(duckdb.Error):
+            con.execute(query.format(join="")).fetchall()
