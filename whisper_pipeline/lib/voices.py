@@ -21,6 +21,9 @@ from whisper_pipeline.lib.speaker_embedding import SpeakerEmbedder
 
 # cosine similarity of CAM++ voice vectors at or above which a speaker gets a sample's name
 DEFAULT_VOICE_MATCH = 0.65
+# CAM++ sees long speech in pieces of at most this long: one 60 s pass holds ~440 MB more than
+# the model, a 10 s one ~110 MB, so memory stays flat in the length of a recording
+MAX_PIECE_S = 10.0
 
 
 def unit(vector: np.ndarray) -> np.ndarray:
@@ -63,12 +66,28 @@ def speaker_speech(
     return speech
 
 
+def voice_vectors(embedder: SpeakerEmbedder, speeches: Sequence[np.ndarray]) -> np.ndarray:
+    """One unit vector per stretch of speech: the length-weighted mean of the CAM++ vectors of
+    its pieces (equal parts of at most MAX_PIECE_S)."""
+    longest = round(MAX_PIECE_S * SAMPLE_RATE)
+    pieces: list[np.ndarray] = []
+    owners: list[int] = []
+    for owner, speech in enumerate(speeches):
+        parts = np.array_split(speech, max(1, -(-len(speech) // longest)))
+        pieces += parts
+        owners += [owner] * len(parts)
+    weighted = embedder.embed(pieces) * np.array([len(p) for p in pieces])[:, None]
+    sums = np.zeros((len(speeches), weighted.shape[1]), dtype=np.float64)
+    np.add.at(sums, owners, weighted)
+    return np.stack([unit(row) for row in sums]).astype(np.float32) if len(sums) else sums
+
+
 def speaker_vectors(
     embedder: SpeakerEmbedder, audio: np.ndarray, turns: Sequence[SpeakerTurn]
 ) -> dict[str, np.ndarray]:
     """A voice vector per speaker with at least a quarter second of solo speech."""
     speech = speaker_speech(audio, turns)
-    vectors = embedder.embed(list(speech.values()))
+    vectors = voice_vectors(embedder, list(speech.values()))
     return dict(zip(speech, vectors, strict=True))
 
 
@@ -146,7 +165,7 @@ def load_voice_library(folder: Path, embedder: SpeakerEmbedder) -> VoiceLibrary:
                 clips.append(load_audio(path))
             except RecordingError as error:
                 raise ConfigurationError(f"voice sample {path} for {name!r}: {error}") from error
-        vectors[name] = unit(embedder.embed(clips).mean(axis=0))
+        vectors[name] = unit(voice_vectors(embedder, clips).mean(axis=0))
     return VoiceLibrary(vectors=vectors, folder=str(folder))
 
 
