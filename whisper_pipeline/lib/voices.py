@@ -17,6 +17,7 @@ import numpy as np
 from whisper_pipeline.lib.audio import AUDIO_EXTENSIONS, SAMPLE_RATE
 from whisper_pipeline.lib.errors import ConfigurationError
 from whisper_pipeline.lib.records import SpeakerTurn
+from whisper_pipeline.lib.speaker_count import unit_rows
 from whisper_pipeline.lib.speaker_embedding import SpeakerEmbedder
 
 # cosine similarity of CAM++ voice vectors at or above which a speaker gets a sample's name
@@ -79,7 +80,7 @@ def voice_vectors(embedder: SpeakerEmbedder, speeches: Sequence[np.ndarray]) -> 
     weighted = embedder.embed(pieces) * np.array([len(p) for p in pieces])[:, None]
     sums = np.zeros((len(speeches), weighted.shape[1]), dtype=np.float64)
     np.add.at(sums, owners, weighted)
-    return np.stack([unit(row) for row in sums]).astype(np.float32) if len(sums) else sums
+    return unit_rows(sums).astype(np.float32)
 
 
 def speaker_vectors(
