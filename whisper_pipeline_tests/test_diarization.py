@@ -1,6 +1,6 @@
 """The offline diarizer with its real bundled models (whisperx's segmentation model, CAM++
-speaker embeddings; Resemblyzer for the speaker vectors), scored against references nobody in this project wrote, and its results in the
-warehouse: voice vectors, named voices."""
+speaker embeddings, also for the speaker vectors), scored against references nobody in this
+project wrote, and its results in the warehouse: voice vectors, named voices."""
 
 from __future__ import annotations
 
@@ -272,6 +272,40 @@ def test_named_voices_tell_real_people_apart(diarizer):
     for absent in people:  # a person without a sample is never given someone else's name
         others = VoiceLibrary({p: v for p, v in samples.items() if p != absent}, "others")
         assert absent not in name_speakers(vectors, others, DEFAULT_VOICE_MATCH), absent
+
+
+def test_voices_command_flags_short_samples_and_one_person_under_two_names(tmp_path, capsys):
+    """A voices folder of the eleven real people (utterances until 5 s, where they have that
+    much), three of them a second time under another name from their other utterances: the
+    command gives every name's sample length, calls the short ones short, and says the three
+    are probably one person under two names, and of no two different people."""
+    from whisper_pipeline.samples import _write_wav, real_people
+
+    folder, seconds = tmp_path / "voices", {}
+    folder.mkdir()
+    for person, said in real_people().items():
+        used = 0
+        while used < len(said) - 2 and seconds.get(person, 0.0) < 5.0:
+            _write_wav(folder / f"{person}_{used + 1}.wav", said[used])
+            seconds[person] = seconds.get(person, 0.0) + len(said[used]) / 16_000
+            used += 1
+        if person in ("sheila", "FEE083", "MEE009"):
+            _write_wav(folder / f"{person} again.wav", np.concatenate(said[used:]))
+    capsys.readouterr()
+    assert cli_main(["speakers", "voices", "--voices-dir", str(folder)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{folder}: 14 names (match threshold 0.65)"
+    rows = {line.split("  ")[0]: line for line in lines[2:16]}
+    assert len(rows) == 14
+    for person, total in seconds.items():
+        assert f"{total:.1f}" in rows[person].split()
+        assert ("short: under 5 s" in rows[person]) == (round(total, 1) < 5.0), rows[person]
+    same = [line for line in lines if "probably one person under two names" in line]
+    assert sorted(line.split(" (")[0] for line in same) == [
+        f"alike: {person} and {person} again" for person in ("FEE083", "MEE009", "sheila")
+    ], lines
+    assert cli_main(["speakers", "voices", "--voices-dir", str(tmp_path / "none")]) == 2
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_evaluate_command_scores_a_folder_and_writes_json(tmp_path, sample_call, capsys):

@@ -1,4 +1,5 @@
-"""`whisper-pipeline speakers rename`: name a recording's speakers (nothing is processed again)."""
+"""`whisper-pipeline speakers rename`: name a recording's speakers (nothing is processed
+again); `speakers voices`: what the voices folder knows, and where its names may go wrong."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from whisper_pipeline.cli.common import Options, open_instance, open_storage, pa
 
 @click.group("speakers")
 def speakers_group() -> None:
-    """Name a recording's speakers."""
+    """Name a recording's speakers; check the voices folder."""
 
 
 @speakers_group.command("rename")
@@ -50,6 +51,63 @@ def rename_command(
         )
     else:
         click.echo(f"voice not remembered: {renamed.voice_note}")
+    return 0
+
+
+@speakers_group.command("voices")
+@click.option(
+    "--voices-dir", help="The voices folder (default: the diarizer's voices_dir setting)."
+)
+@click.option(
+    "--threshold",
+    type=float,
+    help="Match threshold (default: the diarizer's voice_match_threshold setting, else 0.65).",
+)
+def voices_command(voices_dir: str | None, threshold: float | None) -> int:
+    """List the names of the voices folder with their samples' length, and the names a speaker
+    could be given in each other's place (their voices are at least THRESHOLD alike)."""
+    from whisper_pipeline.lib.errors import ConfigurationError
+    from whisper_pipeline.lib.speaker_embedding import SpeakerEmbedder
+    from whisper_pipeline.lib.voices import (
+        DEFAULT_VOICE_MATCH,
+        LIKELY_SAME_PERSON,
+        MIN_SAMPLE_S,
+        load_voice_library,
+        voice_samples,
+    )
+    from whisper_pipeline.settings import load_resource_settings
+
+    diarizer = load_resource_settings().get("diarizer", {})
+    folder = voices_dir or diarizer.get("voices_dir")
+    if not folder:
+        click.echo("no voices folder: give --voices-dir or set diarizer.voices_dir", err=True)
+        return 2
+    if threshold is None:
+        threshold = diarizer.get("voice_match_threshold", DEFAULT_VOICE_MATCH)
+    try:
+        samples = voice_samples(folder)
+        library = load_voice_library(folder, SpeakerEmbedder())
+    except ConfigurationError as error:
+        click.echo(f"voices folder refused: {error}", err=True)
+        return 2
+    click.echo(f"{folder}: {len(library.names)} names (match threshold {threshold:g})")
+    if library.names:
+        click.echo(f"{'name':24} {'samples':>7} {'seconds':>8}")
+    for name in library.names:
+        seconds = library.seconds[name]
+        short = (
+            f"  short: under {MIN_SAMPLE_S:g} s; add samples of {name} alone"
+            if seconds < MIN_SAMPLE_S
+            else ""
+        )
+        click.echo(f"{name:24} {len(samples[name]):>7} {seconds:>8.1f}{short}")
+    for first, second, similarity in library.alike_names(threshold):
+        why = (
+            "probably one person under two names"
+            if similarity >= LIKELY_SAME_PERSON
+            else "a speaker may be given either name; longer samples help"
+        )
+        click.echo(f"alike: {first} and {second} ({similarity:.2f}): {why}")
     return 0
 
 
