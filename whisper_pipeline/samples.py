@@ -342,29 +342,39 @@ def synthesize_meeting(turns: Sequence[MeetingTurn], out_path: Path) -> list[Spe
             speak(turn.voice, turn.text, piece, dither=False)
             with wave.open(str(piece)) as reader:
                 samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16)
-            pieces.append((turn.voice.name, samples.astype(np.float32) / 32768, turn.gap_s))
+            pieces.append((turn.voice.name, [samples.astype(np.float32) / 32768], turn.gap_s))
     return _mix_turns(pieces, out_path)
 
 
-def _mix_turns(pieces: Sequence[tuple[str, Any, float]], out_path: Path) -> list[SpeakerTurn]:
-    """(speaker, float samples at 16 kHz, gap before it) laid one after another, overlapping
-    where a gap is negative, into a mono 16-bit wav; the reference turns."""
+def _mix_turns(
+    pieces: Sequence[tuple[str, Sequence[Any], float]], out_path: Path, pause_s: float = 0.15
+) -> list[SpeakerTurn]:
+    """(speaker, utterances as float samples at 16 kHz, gap before the turn) laid one after
+    another, overlapping where a gap is negative, into a mono 16-bit wav; a turn's utterances
+    are joined with `pause_s` of silence. The reference has one turn per utterance: the pause
+    put between two utterances is nobody's speech."""
     import numpy as np
 
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     rate = 16_000
+    pause = round(pause_s * rate)
     placed: list[tuple[int, np.ndarray]] = []
     reference: list[SpeakerTurn] = []
-    position_s = 0.5
-    for index, (speaker, samples, gap_s) in enumerate(pieces):
+    previous_start_s = previous_end_s = position_s = 0.5
+    for index, (speaker, utterances, gap_s) in enumerate(pieces):
         if index:
-            position_s = max(reference[-1].start_s + 0.2, reference[-1].end_s + gap_s)
+            position_s = max(previous_start_s + 0.2, previous_end_s + gap_s)
         start = round(position_s * rate)
-        placed.append((start, samples))
-        reference.append(
-            SpeakerTurn(round(start / rate, 3), round((start + len(samples)) / rate, 3), speaker)
-        )
+        for utterance in utterances:
+            placed.append((start, utterance))
+            reference.append(
+                SpeakerTurn(
+                    round(start / rate, 3), round((start + len(utterance)) / rate, 3), speaker
+                )
+            )
+            start += len(utterance) + pause
+        previous_start_s, previous_end_s = position_s, reference[-1].end_s
     mix = np.zeros(max(start + len(s) for start, s in placed) + rate // 2, dtype=np.float32)
     for start, samples in placed:
         mix[start : start + len(samples)] += samples
@@ -579,14 +589,10 @@ def write_conversations(
     utterance instead of by voice and would test the diarizer on something no recording has."""
     import random
 
-    import numpy as np
-
-    from whisper_pipeline.lib.audio import SAMPLE_RATE
     from whisper_pipeline.lib.exports import to_rttm
 
     rng = random.Random(seed)
     names = list(voices)
-    pause = np.zeros(int(0.15 * SAMPLE_RATE), dtype=np.float32)  # between joined utterances
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -603,10 +609,9 @@ def write_conversations(
             # everyone speaks at least once before anyone runs out of things to say
             name = rng.choice([n for n in unheard if n != previous] or able)
             joined = [left[name].pop() for _ in range(min(rng.randint(1, 3), len(left[name])))]
-            samples = np.concatenate([part for u in joined for part in (u, pause)][:-1])
             overlap = turn and rng.random() < 0.2
             gap = -rng.uniform(0.3, 0.8) if overlap else rng.uniform(0.2, 1.0)
-            pieces.append((name, samples, round(gap, 2)))
+            pieces.append((name, joined, round(gap, 2)))
             previous = name
         name = f"{prefix}_{seed:03d}_{index:02d}_{num_speakers}spk"
         path = folder / f"{name}.wav"

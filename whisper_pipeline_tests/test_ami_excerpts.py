@@ -1,6 +1,7 @@
 """The real meeting speech the evaluation sets are made of: AMI excerpts fetched once from
 PyPI (pyannote.audio 3.0.0's source distribution), checked, and cut to what is annotated."""
 
+import numpy as np
 import pytest
 
 from whisper_pipeline import ami_excerpts
@@ -33,8 +34,9 @@ def test_the_excerpts_are_annotated_meetings_of_real_people(tmp_path):
 
 
 def test_real_people_conversations_never_repeat_an_utterance(tmp_path):
-    """Each conversation is of different real people, and no stretch of audio is said twice
-    (repeats would give identical window vectors that cluster by utterance)."""
+    """Each conversation is of different real people, no stretch of audio is said twice
+    (repeats would give identical window vectors that cluster by utterance), and the reference
+    gives nobody the silence put between two utterances of a turn."""
     from whisper_pipeline.samples import real_people, write_real_people_set
 
     people = real_people()
@@ -50,6 +52,9 @@ def test_real_people_conversations_never_repeat_an_utterance(tmp_path):
         ]
         heads = [piece[:800].tobytes() for piece in solo]
         assert len(set(heads)) == len(heads)
+        for piece in solo:  # no 0.1 s of digital silence inside anyone's speech
+            frames = piece[: len(piece) // 1600 * 1600].reshape(-1, 1600)
+            assert np.abs(frames).max(axis=1).min() > 0
 
 
 @pytest.fixture
