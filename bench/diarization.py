@@ -76,6 +76,10 @@ def main() -> None:
             f"{label:10} {row['audio_s']:>8.0f} {row['load_s']:>7.1f} {row['diarize_s']:>10.1f}"
             f" {row['audio_s'] / row['diarize_s']:>6.1f} {row['speakers']:>9} {row['peak_rss_mb']:>8.0f}"
         )
+    print(
+        "(speakers: the call's two women, but every repeat of the 30 s gives identical window"
+        " vectors, so repeats may be counted apart; docs/diarization.md measures the count)"
+    )
     long_row = rows["long"]
     memory = long_row["peak_rss_mb"] / rows["short"]["peak_rss_mb"]
     print(
