@@ -109,6 +109,7 @@ def test_results_land_in_warehouse_exports_and_asset_metadata(
     diarized = diarization.asset_materialization.metadata
     assert diarized["status"].value == "diarized" and diarized["backend"].value == "offline"
     assert diarized["speakers"].value == 2 and diarized["realtime_factor"].value > 5
+    assert diarized["speaker_count"].value == "automatic"
     folder = storage.outputs_for(recording_id)
     assert sorted(p.suffix for p in folder.iterdir()) == [".json", ".rttm", ".srt", ".txt", ".vtt"]
     document = json.loads((folder / f"{recording_id}.json").read_text())

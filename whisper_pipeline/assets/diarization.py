@@ -74,6 +74,8 @@ def diarization(
                 "note": f"diarization skipped: {result.skipped_reason}",
             }
             return hand_on(context, storage, result, metadata)
+        if result.extra.get("count_at_ceiling"):
+            context.log.warning("speaker count: %s", result.extra["speaker_count"])
         audio_s = float(result.extra.get("audio_s") or facts.duration_s or 0.0)
         named = ", ".join(f"{name} ({similarity:.2f})" for name, similarity in result.named.items())
         return hand_on(
@@ -84,6 +86,7 @@ def diarization(
                 "status": "diarized",
                 "backend": result.backend,
                 "speakers": MetadataValue.int(len(result.speakers)),
+                "speaker_count": result.extra.get("speaker_count", "automatic"),
                 "speaker_labels": ", ".join(result.speakers) or "none (no speech)",
                 "named_voices": named or "none",
                 "turns": MetadataValue.int(len(result.turns)),

@@ -13,7 +13,7 @@ import numpy as np
 
 from whisper_pipeline.lib.audio import SAMPLE_RATE, load_audio
 from whisper_pipeline.lib.records import Diarization, SpeakerTurn
-from whisper_pipeline.lib.speaker_count import SpeakerCounts
+from whisper_pipeline.lib.speaker_count import CountSettings, SpeakerCounts, count_note
 from whisper_pipeline.lib.speaker_embedding import SpeakerEmbedder
 from whisper_pipeline.lib.voices import (
     DEFAULT_VOICE_MATCH,
@@ -58,7 +58,10 @@ def diarize(
         )
     vectors = speaker_vectors(embedder, audio, turns)
     names = name_speakers(vectors, voices, voice_match_threshold) if voices else {}
-    return _result(turns, vectors, names, backend, started, {"audio_s": duration_s})
+    ceiling = CountSettings().max_speakers if backend == "offline" else None
+    note, at_ceiling = count_note(counts, len({turn.speaker for turn in turns}), ceiling)
+    extra = {"audio_s": duration_s, "speaker_count": note, "count_at_ceiling": at_ceiling}
+    return _result(turns, vectors, names, backend, started, extra)
 
 
 def diarize_by_channel(
@@ -95,7 +98,11 @@ def diarize_by_channel(
     channel_speakers = [
         names.get(label, (label,))[0] if label in vectors else None for label in labels
     ]
-    extra = {"audio_s": duration_s, "channel_speakers": channel_speakers}
+    extra = {
+        "audio_s": duration_s,
+        "channel_speakers": channel_speakers,
+        "speaker_count": "one per channel",
+    }
     return _result(turns, vectors, names, "channels", started, extra)
 
 

@@ -64,16 +64,41 @@ class CountSettings:
     max_speakers: int = 10  # the most the automatic count considers (max_speakers raises it)
 
 
+def count_note(counts: SpeakerCounts, found: int, ceiling: int | None) -> tuple[str, bool]:
+    """How the number of speakers was chosen, in words, and whether the automatic count stopped
+    at `ceiling`, the most it looks for (None: a backend whose limit is its own). A meeting of
+    more people than that comes out with that many speakers and nothing else says so."""
+    if counts.num_speakers:
+        return f"given: {counts.num_speakers}", False
+    note = "automatic"
+    if counts.min_speakers or counts.max_speakers:
+        note += f", between {counts.min_speakers or 1} and {counts.max_speakers or 'any'}"
+    if ceiling is None or counts.max_speakers:
+        return note, False
+    ceiling = max(ceiling, counts.min_speakers or 0)
+    if found < ceiling:
+        return note, False
+    return (
+        f"{note}; {found} is the most it looks for: set max_speakers if more people speak",
+        True,
+    )
+
+
 def unit_rows(rows: np.ndarray) -> np.ndarray:
     rows = np.asarray(rows, dtype=np.float64)
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
+def neighbours_kept(count: int, settings: CountSettings) -> int:
+    """How many of the `count` windows each window keeps its links to."""
+    share = round(settings.neighbour_share * count)
+    return min(count, settings.max_neighbours, max(settings.min_neighbours, share))
+
+
 def pruned_affinity(vectors: np.ndarray, settings: CountSettings) -> np.ndarray:
     """Cosine similarities, each row kept only for its nearest neighbours, made symmetric."""
     count = len(vectors)
-    share = round(settings.neighbour_share * count)
-    keep = min(count, settings.max_neighbours, max(settings.min_neighbours, share))
+    keep = neighbours_kept(count, settings)
     affinity = vectors @ vectors.T
     farthest = np.argsort(affinity, axis=1)[:, : count - keep]
     np.put_along_axis(affinity, farthest, 0.0, axis=1)
@@ -83,15 +108,23 @@ def pruned_affinity(vectors: np.ndarray, settings: CountSettings) -> np.ndarray:
 
 def estimate_count(rows: np.ndarray, settings: CountSettings, most: int | None = None) -> int:
     """Number of speakers among the window vectors `rows`: the largest eigengap of the pruned
-    affinity graph's Laplacian, looking at 1..`most` (settings.max_speakers when None)."""
+    affinity graph's Laplacian, at most `most` (settings.max_speakers when None).
+
+    The gaps are looked at past `most` too, as far as the windows could form groups of their
+    own (a group needs more windows than each window keeps links to): when the largest gap
+    lies there, more voices are heard than `most` and the count is `most`. Looking only up to
+    `most` would take the largest of the gaps among those voices instead, an arbitrary
+    number (twelve voices came out as 2 to 10)."""
     vectors = unit_rows(rows)
     if len(vectors) < 4:
         return 1
+    most = most or settings.max_speakers
     affinity = pruned_affinity(vectors, settings)
     laplacian = np.diag(affinity.sum(axis=1)) - affinity
     eigenvalues = np.linalg.eigvalsh(laplacian)
-    considered = min(most or settings.max_speakers, len(vectors) - 1)
-    return int(np.argmax(np.diff(eigenvalues[: considered + 1]))) + 1
+    separable = len(vectors) // (neighbours_kept(len(vectors), settings) + 1)
+    furthest = min(max(most, separable), len(vectors) - 1)
+    return min(int(np.argmax(np.diff(eigenvalues[: furthest + 1]))) + 1, most)
 
 
 def cluster_voices(

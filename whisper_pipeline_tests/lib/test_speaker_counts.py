@@ -9,6 +9,7 @@ from whisper_pipeline.lib.speaker_count import (
     CountSettings,
     SpeakerCounts,
     cluster_voices,
+    count_note,
     estimate_count,
 )
 
@@ -67,3 +68,31 @@ def test_pyannote_s_default_bound_does_not_open_the_count_to_every_window():
     assert len(set(labels)) == 3
     assert len(set(cluster_voices(rows, max_clusters=2))) == 2  # a user's bound is obeyed
     assert len(set(cluster_voices(rows, num_clusters=4))) == 4
+
+
+def test_a_count_stopped_at_its_ceiling_says_so_and_max_speakers_lifts_it():
+    """Twelve voices of 20 windows each: the automatic count looks for at most ten and says
+    ten, where the largest gap among the first ten eigenvalues said 2 to 10 depending on the
+    noise; the note says ten is its limit. With max_speakers 12 all twelve are found and
+    nothing is flagged."""
+    for spread in (0.4, 0.8):
+        assert len(set(cluster_voices(voices_in_windows([20] * 12, spread)))) == 10
+    rows = voices_in_windows([20] * 12, spread=0.6)
+    ceiling = CountSettings().max_speakers
+    found = len(set(cluster_voices(rows)))
+    note, at_ceiling = count_note(SpeakerCounts(), found, ceiling)
+    assert found == ceiling and at_ceiling
+    assert note == "automatic; 10 is the most it looks for: set max_speakers if more people speak"
+    lifted = SpeakerCounts(max_speakers=12)
+    found = len(set(cluster_voices(rows, max_clusters=12)))
+    assert found == 12
+    assert count_note(lifted, found, ceiling) == ("automatic, between 1 and 12", False)
+    assert count_note(SpeakerCounts(), 3, ceiling) == ("automatic", False)
+    assert count_note(SpeakerCounts(num_speakers=3), 3, ceiling) == ("given: 3", False)
+    # a backend that counts its own way (pyannote's pretrained pipelines) is never flagged
+    assert count_note(SpeakerCounts(min_speakers=2), 10, None) == (
+        "automatic, between 2 and any",
+        False,
+    )
+    # a min_speakers above the ceiling raises what the count looks for
+    assert count_note(SpeakerCounts(min_speakers=12), 11, ceiling)[1] is False
