@@ -93,6 +93,7 @@ def evaluate_folder(
                     missed_s=score.missed_s,
                     false_alarm_s=score.false_alarm_s,
                     confusion_s=score.confusion_s,
+                    reference_speech_s=score.reference_speech_s,
                     reference_speakers=score.reference_speakers,
                     found_speakers=score.found_speakers,
                     count_error=score.count_error,

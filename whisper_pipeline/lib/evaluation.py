@@ -69,6 +69,7 @@ class DiarizationScore:
     confusion_s: float
     reference_speakers: int
     found_speakers: int
+    reference_speech_s: float = 0.0  # scored speech of all reference speakers (DER's denominator)
 
     @property
     def count_error(self) -> int:
@@ -98,6 +99,7 @@ def score_diarization(
         confusion_s=round(float(components["confusion"]), 3),
         reference_speakers=len({turn.speaker for turn in reference}),
         found_speakers=len({turn.speaker for turn in found}),
+        reference_speech_s=round(float(components["total"]), 3),
     )
 
 
@@ -156,6 +158,7 @@ class FileResult:
     missed_s: float | None = None
     false_alarm_s: float | None = None
     confusion_s: float | None = None
+    reference_speech_s: float | None = None
     reference_speakers: int | None = None
     found_speakers: int | None = None
     count_error: int | None = None
@@ -167,19 +170,32 @@ class FileResult:
 
 
 def summarize(results: Sequence[FileResult]) -> dict[str, object]:
-    """Means over the scored files, share of files whose speaker count is right, and the
-    diarization speed over all audio."""
+    """Means over the scored files, share of files whose speaker count is right, the errors
+    pooled over all scored speech (DER as one long recording would have it, and its parts:
+    which of missed speech, false alarms and confusion to work on), and the diarization speed
+    over all audio."""
 
     def mean(values: list[float]) -> float | None:
         return round(sum(values) / len(values), 4) if values else None
 
     scored = [r for r in results if r.der is not None]
+    speech = sum(r.reference_speech_s or 0.0 for r in scored)
+
+    def pooled(*names: str) -> float | None:
+        if not speech:
+            return None
+        return round(sum(getattr(r, name) or 0.0 for r in scored for name in names) / speech, 4)
+
     audio = sum(r.audio_s for r in results)
     seconds = sum(r.diarize_s for r in results)
     return {
         "files": len(results),
         "mean_der": mean([r.der for r in scored]),
         "mean_jer": mean([r.jer for r in scored if r.jer is not None]),
+        "pooled_der": pooled("missed_s", "false_alarm_s", "confusion_s"),
+        "missed": pooled("missed_s"),
+        "false_alarm": pooled("false_alarm_s"),
+        "confusion": pooled("confusion_s"),
         "count_right": mean([float(r.count_error == 0) for r in scored]),
         "mean_abs_count_error": mean([abs(r.count_error or 0) for r in scored]),
         "mean_wer": mean([r.wer for r in results if r.wer is not None]),

@@ -86,3 +86,40 @@ def test_summary_counts_files_with_the_right_number_of_speakers():
     summary = summarize(rows)
     assert summary["mean_der"] == 0.2 and summary["count_right"] == 0.5
     assert summary["realtime_factor"] == 12.5 and summary["files"] == 3
+
+
+def test_summary_pools_the_errors_over_all_scored_speech():
+    """Missed speech, false alarms and confusion as shares of all reference speech: a long file
+    weighs by its length, unlike the mean DER of the files."""
+    turns = [SpeakerTurn(0, 10, "A"), SpeakerTurn(10, 20, "B")]
+    found = [SpeakerTurn(0, 8, "X"), SpeakerTurn(8, 20, "Y"), SpeakerTurn(20, 21, "Z")]
+    one = score_diarization(turns, found, collar_s=0)  # 2 s confused, 1 s false alarm
+    two = score_diarization([SpeakerTurn(0, 10, "A")], [], collar_s=0)  # all 10 s missed
+    assert (one.der, one.reference_speech_s, two.der, two.reference_speech_s) == (
+        0.15,
+        20.0,
+        1.0,
+        10.0,
+    )
+    rows = [
+        FileResult(
+            name,
+            30,
+            1,
+            30,
+            der=score.der,
+            missed_s=score.missed_s,
+            false_alarm_s=score.false_alarm_s,
+            confusion_s=score.confusion_s,
+            reference_speech_s=score.reference_speech_s,
+        )
+        for name, score in (("one.wav", one), ("two.wav", two))
+    ]
+    summary = summarize(rows)
+    assert summary["mean_der"] == 0.575 and summary["pooled_der"] == round(13 / 30, 4)
+    assert (summary["missed"], summary["false_alarm"], summary["confusion"]) == (
+        round(10 / 30, 4),
+        round(1 / 30, 4),
+        round(2 / 30, 4),
+    )
+    assert summarize([FileResult("c.wav", 30, 2, 15)])["pooled_der"] is None
