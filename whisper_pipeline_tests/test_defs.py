@@ -82,3 +82,33 @@ def test_the_instance_configs_turn_off_telemetry_and_new_user_pop_ups():
     for choice in INSTANCE_CONFIGS:
         config = yaml.safe_load(instance_config_source(choice).read_text())
         assert config["telemetry"] == {"enabled": False} and config["nux"] == {"enabled": False}
+
+
+def test_a_speaker_count_stopped_at_its_limit_is_a_yellow_check_on_diarization():
+    """The diarization asset declares the check; a count that stopped at the most it looks for
+    fails it as a warning saying what to set, any other count passes with how it was chosen."""
+    from dagster import AssetCheckKey
+
+    from whisper_pipeline.assets.checks import diarization_checks
+    from whisper_pipeline.lib.records import Diarization, SpeakerTurn
+    from whisper_pipeline.lib.speaker_count import SpeakerCounts, count_note
+
+    graph = defs.resolve_job_def(PROCESS_RECORDING).asset_layer.asset_graph
+    key = AssetCheckKey(AssetKey("diarization"), "speaker_count_within_limit")
+    assert key in graph.asset_check_keys
+
+    def checked(speakers: int, counts: SpeakerCounts):
+        turns = tuple(SpeakerTurn(i, i + 1.0, f"SPEAKER_{i:02d}") for i in range(speakers))
+        note, at_ceiling = count_note(counts, speakers, 10)
+        extra = {"speaker_count": note, "count_at_ceiling": at_ceiling}
+        return diarization_checks(Diarization(turns, "offline", extra=extra))[0]
+
+    stopped = checked(10, SpeakerCounts())
+    assert not stopped.passed and stopped.severity.value == "WARN"
+    assert "set max_speakers if more people speak" in stopped.description
+    assert checked(3, SpeakerCounts()).passed
+    assert checked(10, SpeakerCounts(max_speakers=12)).description == (
+        "10 speakers (automatic, between 1 and 12)"
+    )
+    skipped = diarization_checks(Diarization(skipped_reason="diarization is switched off"))
+    assert skipped[0].passed and skipped[0].description.startswith("not checked")

@@ -262,6 +262,7 @@ def test_checks_are_green_on_a_real_call_and_warn_of_a_truncated_file(
     assert all(len(block) == 3 and len(block[2]) <= 30 for block in blocks), blocks[:3]
     checks = check_evaluations(instance, outcomes["sample.wav"].run_id)
     assert set(checks) == {
+        "speaker_count_within_limit",
         "no_repetition_loops",
         "decodes_completely",
         "speech_has_words",
@@ -282,7 +283,7 @@ def test_checks_are_green_on_a_real_call_and_warn_of_a_truncated_file(
         " JOIN (SELECT recording_id, max(end_s) AS duration_s FROM segments GROUP BY 1) t"
         " USING (recording_id) ORDER BY 1, 2",
     )
-    assert len(rows) == 10
+    assert len(rows) == 12
     failed = [(r[0], r[1]) for r in rows if not r[2]]
     assert failed == [("cut short.mp3", "decodes_completely")]
     cut_rows = [r for r in rows if r[0] == "cut short.mp3"]

@@ -52,7 +52,14 @@ TOTALS_ADD_UP = AssetCheckSpec(
     description="Talk shares add up to 1, speakers' words to the transcript's, no speech"
     " longer than the audio.",
 )
+SPEAKER_COUNT_WITHIN_LIMIT = AssetCheckSpec(
+    "speaker_count_within_limit",
+    asset="diarization",
+    description="The automatic speaker count did not stop at the most it looks for (10, or"
+    " max_speakers): where it did, more people may speak than it found.",
+)
 CHECK_SPECS = (
+    SPEAKER_COUNT_WITHIN_LIMIT,
     NO_REPETITION_LOOPS,
     DECODES_COMPLETELY,
     SPEECH_HAS_WORDS,
@@ -117,6 +124,29 @@ def truncation_warning(decoded_s: float, container_s: float) -> str:
         f"truncated: only {decoded_s:.1f} s of {container_s:.1f} s decodable (the file is cut"
         " short or was still being copied); the rest is not transcribed"
     )
+
+
+def diarization_checks(diarization: Diarization) -> list[AssetCheckResult]:
+    if diarization.skipped:
+        return [
+            _result(
+                SPEAKER_COUNT_WITHIN_LIMIT,
+                True,
+                f"not checked: {diarization.skipped_reason}",
+                checked=False,
+            )
+        ]
+    note = str(diarization.extra.get("speaker_count", "automatic"))
+    at_ceiling = bool(diarization.extra.get("count_at_ceiling"))
+    return [
+        _result(
+            SPEAKER_COUNT_WITHIN_LIMIT,
+            not at_ceiling,
+            note if at_ceiling else f"{len(diarization.speakers)} speakers ({note})",
+            AssetCheckSeverity.WARN,  # the turns are right for the speakers found
+            speakers=MetadataValue.int(len(diarization.speakers)),
+        )
+    ]
 
 
 def speaker_transcript_checks(

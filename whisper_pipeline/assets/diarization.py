@@ -4,6 +4,11 @@ voices the voices folder knows; or a clear note that diarization was switched of
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+from whisper_pipeline.assets.checks import (
+    SPEAKER_COUNT_WITHIN_LIMIT,
+    diarization_checks,
+    record_checks,
+)
 from whisper_pipeline.assets.metadata import recording_metadata
 from whisper_pipeline.assets.step import (
     PER_RECORDING,
@@ -34,6 +39,7 @@ class DiarizationConfig(Config):
     **PER_RECORDING,
     kinds={"pyannote"},
     pool="gpu",
+    check_specs=[SPEAKER_COUNT_WITHIN_LIMIT],
     description="Speaker turns (offline bundled models by default, or a pretrained pyannote pipeline), a voice vector per speaker, named voices.",
 )
 def diarization(
@@ -67,13 +73,15 @@ def diarization(
         storage.warehouse.write(
             "speaker_embeddings", step.recording_id, embedding_rows(step.recording_id, result)
         )
+        checks = diarization_checks(result)
+        record_checks(storage, step.recording_id, "diarization", checks, context.run.run_id)
         if result.skipped:
             context.log.warning("diarization skipped: %s", result.skipped_reason)
             metadata = {
                 "status": "skipped",
                 "note": f"diarization skipped: {result.skipped_reason}",
             }
-            return hand_on(context, storage, result, metadata)
+            return hand_on(context, storage, result, metadata, checks)
         if result.extra.get("count_at_ceiling"):
             context.log.warning("speaker count: %s", result.extra["speaker_count"])
         audio_s = float(result.extra.get("audio_s") or facts.duration_s or 0.0)
@@ -96,4 +104,5 @@ def diarization(
                 ),
                 "model_cache": cache,
             },
+            checks,
         )
