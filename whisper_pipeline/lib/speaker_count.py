@@ -106,15 +106,19 @@ def pruned_affinity(vectors: np.ndarray, settings: CountSettings) -> np.ndarray:
     return 0.5 * (affinity + affinity.T)
 
 
-def estimate_count(rows: np.ndarray, settings: CountSettings, most: int | None = None) -> int:
+def estimate_count(
+    rows: np.ndarray, settings: CountSettings, most: int | None = None, look_past: bool = True
+) -> int:
     """Number of speakers among the window vectors `rows`: the largest eigengap of the pruned
     affinity graph's Laplacian, at most `most` (settings.max_speakers when None).
 
-    The gaps are looked at past `most` too, as far as the windows could form groups of their
-    own (a group needs more windows than each window keeps links to): when the largest gap
-    lies there, more voices are heard than `most` and the count is `most`. Looking only up to
-    `most` would take the largest of the gaps among those voices instead, an arbitrary
-    number (twelve voices came out as 2 to 10)."""
+    With `look_past` (no bound from the user), the gaps are looked at past `most` too, as far
+    as the windows could form groups of their own (a group needs more windows than each window
+    keeps links to): when the largest gap lies there, more voices are heard than `most` and
+    the count is `most`. Looking only up to `most` would take the largest of the gaps among
+    those voices instead, an arbitrary number (twelve voices came out as 2 to 10). A bound the
+    user gives is trusted: the count is looked for below it only (past it, the gaps of a long
+    recording of 11 real people lie at 14-18)."""
     vectors = unit_rows(rows)
     if len(vectors) < 4:
         return 1
@@ -122,7 +126,7 @@ def estimate_count(rows: np.ndarray, settings: CountSettings, most: int | None =
     affinity = pruned_affinity(vectors, settings)
     laplacian = np.diag(affinity.sum(axis=1)) - affinity
     eigenvalues = np.linalg.eigvalsh(laplacian)
-    separable = len(vectors) // (neighbours_kept(len(vectors), settings) + 1)
+    separable = len(vectors) // (neighbours_kept(len(vectors), settings) + 1) if look_past else 0
     furthest = min(max(most, separable), len(vectors) - 1)
     return min(int(np.argmax(np.diff(eigenvalues[: furthest + 1]))) + 1, most)
 
@@ -142,9 +146,10 @@ def cluster_voices(
     vectors = unit_rows(rows)
     user_max = max_clusters if max_clusters and max_clusters < len(vectors) else 0
     # the count looks as far as the larger of the default and the user's bounds, then is
-    # clamped: a bound below the voices heard gives the bound, not a gap found below it
+    # clamped; a max_speakers the user gives is where it stops looking (gaps past it are
+    # pieces of people), the default ceiling is not (more voices than it give the ceiling)
     most = max(settings.max_speakers, min_clusters or 1, user_max)
-    count = num_clusters or estimate_count(vectors, settings, most)
+    count = num_clusters or estimate_count(vectors, settings, most, look_past=not user_max)
     count = max(min_clusters or 1, min(count, max_clusters or count, len(vectors)))
     if count <= 1:
         return np.zeros(len(vectors), dtype=int)

@@ -96,3 +96,37 @@ def test_a_count_stopped_at_its_ceiling_says_so_and_max_speakers_lifts_it():
     )
     # a min_speakers above the ceiling raises what the count looks for
     assert count_note(SpeakerCounts(min_speakers=12), 11, ceiling)[1] is False
+
+
+def people_heard_in_halves(seed: int) -> np.ndarray:
+    """Window vectors of eleven people, five of whom are heard in two slightly different halves
+    of 16 windows each (one person at two moments of a long meeting), the others in 20."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(11, 192))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    parts = []
+    for index, centre in enumerate(centres):
+        if index < 5:
+            offset = rng.normal(size=192)
+            offset *= 0.2 / np.linalg.norm(offset)
+            halves = [centre + offset, centre - offset]
+        else:
+            halves = [centre]
+        for middle in halves:
+            windows = 16 if index < 5 else 20
+            parts.append(middle + 0.6 * rng.normal(size=(windows, 192)) / np.sqrt(192))
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_max_speakers_the_user_gives_is_trusted(seed):
+    """Past the user's bound the graph's gaps are pieces of people, not more people: eleven
+    people heard in sixteen groups of windows give the largest gap at sixteen. Told at most
+    twelve, the count looks for the gap up to twelve and finds the eleven; looking past the
+    bound too would say twelve, the bound itself, as it did on a real 9.6-minute recording of
+    eleven people."""
+    rows = people_heard_in_halves(seed)
+    assert estimate_count(rows, CountSettings(), most=12, look_past=True) == 12
+    assert len(set(cluster_voices(rows, max_clusters=12))) == 11
+    # with no bound the count stops at its ceiling, and says so (test above)
+    assert len(set(cluster_voices(rows))) == CountSettings().max_speakers
