@@ -126,8 +126,10 @@ def estimate_count(
     affinity = pruned_affinity(vectors, settings)
     laplacian = np.diag(affinity.sum(axis=1)) - affinity
     eigenvalues = np.linalg.eigvalsh(laplacian)
-    separable = len(vectors) // (neighbours_kept(len(vectors), settings) + 1) if look_past else 0
-    furthest = min(max(most, separable), len(vectors) - 1)
+    furthest = most
+    if look_past:  # as far as groups of more windows than each keeps links to could form
+        furthest = max(most, len(vectors) // (neighbours_kept(len(vectors), settings) + 1))
+    furthest = min(furthest, len(vectors) - 1)
     return min(int(np.argmax(np.diff(eigenvalues[: furthest + 1]))) + 1, most)
 
 

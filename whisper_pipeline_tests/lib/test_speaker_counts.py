@@ -37,15 +37,25 @@ def test_impossible_counts_are_refused_by_name(counts, problem):
         counts.check()
 
 
+def unit_directions(rng: np.random.Generator, count: int) -> np.ndarray:
+    """`count` random unit vectors in 192 dimensions: one voice each."""
+    centres = rng.normal(size=(count, 192))
+    return centres / np.linalg.norm(centres, axis=1, keepdims=True)
+
+
+def windows_near(rng: np.random.Generator, centre: np.ndarray, count: int, spread: float):
+    """`count` window vectors of the voice at `centre`, with noise of relative size `spread`."""
+    return centre + spread * rng.normal(size=(count, 192)) / np.sqrt(192)
+
+
 def voices_in_windows(counts: list[int], spread: float, seed: int = 0) -> np.ndarray:
     """Window vectors of len(counts) voices (counts[i] windows each): a random direction per
     voice in 192 dimensions plus per-window noise of relative size `spread`."""
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(len(counts), 192))
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    centres = unit_directions(rng, len(counts))
     return np.concatenate(
         [
-            centre + spread * rng.normal(size=(count, 192)) / np.sqrt(192)
+            windows_near(rng, centre, count, spread)
             for centre, count in zip(centres, counts, strict=True)
         ]
     )
@@ -102,19 +112,14 @@ def people_heard_in_halves(seed: int) -> np.ndarray:
     """Window vectors of eleven people, five of whom are heard in two slightly different halves
     of 16 windows each (one person at two moments of a long meeting), the others in 20."""
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(11, 192))
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     parts = []
-    for index, centre in enumerate(centres):
+    for index, centre in enumerate(unit_directions(rng, 11)):
         if index < 5:
             offset = rng.normal(size=192)
             offset *= 0.2 / np.linalg.norm(offset)
-            halves = [centre + offset, centre - offset]
+            parts += [windows_near(rng, centre + side, 16, 0.6) for side in (offset, -offset)]
         else:
-            halves = [centre]
-        for middle in halves:
-            windows = 16 if index < 5 else 20
-            parts.append(middle + 0.6 * rng.normal(size=(windows, 192)) / np.sqrt(192))
+            parts.append(windows_near(rng, centre, 20, 0.6))
     return np.concatenate(parts)
 
 
