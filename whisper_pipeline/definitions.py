@@ -1,17 +1,17 @@
 """The code location: the only Definitions. Importing it loads no model; it reads the
 deployment's settings file when there is one (whisper_pipeline/settings.py)."""
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from whisper_pipeline.assets import PER_RECORDING_ASSETS
 from whisper_pipeline.assets.summaries import SUMMARY_ASSETS
-from whisper_pipeline.jobs import process_recording, rename_speaker_job
+from whisper_pipeline.jobs import build_rename_speaker_job, process_recording
 from whisper_pipeline.resources.alignment import WordAlignment
 from whisper_pipeline.resources.asr import WhisperASR
 from whisper_pipeline.resources.diarization import SpeakerDiarizer
 from whisper_pipeline.resources.storage import PipelineStorage
 from whisper_pipeline.resources.subtitles import SubtitleSettings
-from whisper_pipeline.schedules import refresh_summaries, refresh_summaries_hourly
+from whisper_pipeline.schedules import build_summaries_schedule, refresh_summaries
 from whisper_pipeline.sensors.inbox import IntakeSettings, build_inbox_sensor
 from whisper_pipeline.sensors.run_monitor import RunMonitorSettings, run_monitor
 from whisper_pipeline.settings import SettingsError, load_resource_settings
@@ -43,8 +43,11 @@ resources = build_resources(load_resource_settings())
 
 defs = Definitions(
     assets=[*PER_RECORDING_ASSETS, *SUMMARY_ASSETS],
-    jobs=[process_recording, refresh_summaries, rename_speaker_job],
+    jobs=[process_recording, refresh_summaries, build_rename_speaker_job(resources["storage"])],
     sensors=[run_monitor, build_inbox_sensor(resources["intake"].interval_s)],
-    schedules=[refresh_summaries_hourly],
+    schedules=[build_summaries_schedule(resources["intake"].summaries_cron)],
     resources=resources,
+    # every job (the asset graph's own "Materialize" job too) runs its steps in the run's one
+    # process: runs execute inside Celery pool processes, which may not start children
+    executor=in_process_executor,
 )

@@ -66,3 +66,25 @@ def _create_storage_once(dagster_home: Path, config: Path) -> None:
             return
         DagsterInstance.get().dispose()  # opening an instance creates every storage it has
         ready.touch()
+
+
+WORKSPACE_YAML = """\
+# Written by whisper-pipeline: the code location every UI, daemon and CLI of this home loads,
+# under one name, so runs made by any of them re-execute from the others.
+load_from:
+  - python_module:
+      module_name: {module}
+      location_name: {location}
+"""
+
+
+def write_workspace(dagster_home: Path) -> Path:
+    """`<DAGSTER_HOME>/workspace.yaml` naming the code location `whisper_pipeline`, whatever
+    folder the UI is started from (`dagster dev -m MODULE` would name it after the module)."""
+    from whisper_pipeline import CODE_LOCATION
+
+    path = dagster_home / "workspace.yaml"
+    text = WORKSPACE_YAML.format(module="whisper_pipeline.definitions", location=CODE_LOCATION)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return path

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
 
+from whisper_pipeline import CODE_LOCATION
 from whisper_pipeline.adapters.dagster_internals import (
     PlannedJob,
     WorkspaceRequestContext,
@@ -32,7 +33,6 @@ from whisper_pipeline.partitions import (
 )
 from whisper_pipeline.tags import PARTITION_TAG, TAG_CANCEL_REASON, own_tags
 
-CODE_LOCATION = "whisper_pipeline"
 DEFINITIONS_MODULE = "whisper_pipeline.definitions"
 STATUSES = ("succeeded", "failed", "skipped")
 FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}

@@ -7,6 +7,7 @@ from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
     RunRequest,
+    ScheduleDefinition,
     ScheduleEvaluationContext,
     define_asset_job,
     schedule,
@@ -23,12 +24,22 @@ refresh_summaries = define_asset_job(
 )
 
 
-@schedule(
-    name="refresh_summaries_hourly",
-    cron_schedule="5 * * * *",
-    job=refresh_summaries,
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="Every hour at :05: refreshes daily_totals so today's numbers stay current.",
-)
-def refresh_summaries_hourly(context: ScheduleEvaluationContext):
-    return RunRequest()
+SUMMARIES_SCHEDULE = "refresh_summaries_hourly"
+SUMMARIES_CRON = "5 * * * *"
+
+
+def build_summaries_schedule(cron: str = SUMMARIES_CRON) -> ScheduleDefinition:
+    """Refreshes daily_totals so today's numbers stay current (hourly at :05 by default; the
+    intake settings' `summaries_cron` changes when)."""
+
+    @schedule(
+        name=SUMMARIES_SCHEDULE,
+        cron_schedule=cron,
+        job=refresh_summaries,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description=f"Refreshes daily_totals ({cron}, UTC) so today's numbers stay current.",
+    )
+    def refresh_summaries_schedule(context: ScheduleEvaluationContext):
+        return RunRequest()
+
+    return refresh_summaries_schedule

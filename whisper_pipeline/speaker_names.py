@@ -39,6 +39,8 @@ class Renamed:
     view: Mapping[str, object] = field(default_factory=dict)  # speaker_transcript's metadata
     voice_sample: str | None = None  # the clip added to the voices folder
     voice_note: str | None = None  # why no clip was added
+    diarization_view: Mapping[str, object] = field(default_factory=dict)  # its speaker entries
+    analytics_view: Mapping[str, object] = field(default_factory=dict)  # recording_analytics'
 
 
 def relabel_segments(segments: list[Segment], old: str, new: str) -> list[Segment]:
@@ -172,6 +174,8 @@ def rename_speaker(
     )
     outputs.save("speaker_transcript", recording_id, segments)  # a later re-run keeps the name
     outputs.save("diarization", recording_id, diarization)
+    from whisper_pipeline.assets.analytics import analytics_view
+    from whisper_pipeline.assets.diarization import speakers_view
     from whisper_pipeline.assets.speaker_transcript import transcript_view
 
     sample, note = None, "no voices folder (diarizer.voices_dir): the name is not remembered"
@@ -186,18 +190,21 @@ def rename_speaker(
         transcript_view(segments, diarization.turns, transcript.duration_s, files),
         str(sample) if sample else None,
         note,
+        speakers_view(diarization),
+        analytics_view(stats),
     )
 
 
-def renamed_materialization(renamed: Renamed):
-    """The speaker_transcript partition's new state, so its page shows the names."""
-    from dagster import AssetMaterialization, MetadataValue
+def renamed_materializations(instance, renamed: Renamed) -> list:
+    """The recording's partitions that show speakers (diarization, speaker_transcript,
+    recording_analytics), each as its last materialization with the new names: every page says
+    the new name, and, all reported in data-flow order, none is left unsynced."""
+    from dagster import AssetKey, AssetMaterialization, AssetRecordsFilter, MetadataValue
 
-    return AssetMaterialization(
-        asset_key="speaker_transcript",
-        partition=renamed.recording_id,
-        description=f"speaker {renamed.old} renamed {renamed.new}",
-        metadata={
+    note = f"speaker {renamed.old} renamed {renamed.new}"
+    views = {
+        "diarization": renamed.diarization_view,
+        "speaker_transcript": {
             "renamed": f"{renamed.old} -> {renamed.new}",
             "voice_sample": MetadataValue.path(renamed.voice_sample)
             if renamed.voice_sample
@@ -205,4 +212,20 @@ def renamed_materialization(renamed: Renamed):
             **renamed.view,
             "renamed_segments": MetadataValue.int(renamed.segments),
         },
-    )
+        "recording_analytics": renamed.analytics_view,
+    }
+    materializations = []
+    for asset, view in views.items():
+        last = instance.fetch_materializations(
+            AssetRecordsFilter(AssetKey(asset), asset_partitions=[renamed.recording_id]), limit=1
+        ).records
+        before = dict(last[0].asset_materialization.metadata) if last else {}
+        materializations.append(
+            AssetMaterialization(
+                asset_key=asset,
+                partition=renamed.recording_id,
+                description=note,
+                metadata={**before, **view},
+            )
+        )
+    return materializations

@@ -12,20 +12,20 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from dagster import DagsterRun
 
-TAG_STEP = "whisper/step"
-TAG_STEP_STARTED = "whisper/step_started_at"
-TAG_UPDATED = "whisper/progress_updated_at"
-TAG_SEGMENTS = "whisper/segments"
-TAG_PERCENT = "whisper/percent"
-TAG_PROGRESS = "whisper/progress"
-
 # Machine tags: Dagster's hidden prefix keeps them out of the runs list and run pages (the
 # monitor, status and the launcher read them); the GraphQL API and run storage still have them.
+# What a person reads is TAG_PROGRESS ("transcribe: 45 segments, 40% ..."; "done" at the end).
 HIDDEN = ".dagster/whisper/"
+TAG_STEP = f"{HIDDEN}step"
+TAG_STEP_STARTED = f"{HIDDEN}step_started_at"
+TAG_UPDATED = f"{HIDDEN}progress_updated_at"
+TAG_SEGMENTS = f"{HIDDEN}segments"
+TAG_PERCENT = f"{HIDDEN}percent"
+TAG_PROGRESS = "whisper/progress"
 TAG_PID = f"{HIDDEN}pid"
 TAG_PID_START = f"{HIDDEN}pid_start"
 TAG_HOST = f"{HIDDEN}host"
-TAG_WORKER = "whisper/worker"  # the Celery worker's node name, e.g. gpu1@host
+TAG_WORKER = f"{HIDDEN}worker"  # the Celery worker's node name, e.g. gpu1@host
 # the run whose steps wrote the progress and worker tags: Dagster copies a run's tags to its
 # retries, and a retry must not look stuck or dead because of its parent's last progress
 TAG_PROGRESS_RUN = f"{HIDDEN}progress_run"

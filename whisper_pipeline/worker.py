@@ -48,8 +48,26 @@ def execute_run(task: Any, execute_job_args_packed: dict) -> int:
 
     instance = worker_instance()
     set_worker_name(task.request.hostname or "")
-    _tag_run_with_worker(instance, launched_run_id(execute_job_args_packed), task.request.id)
-    return execute_launched_run(instance, execute_job_args_packed)
+    run_id = launched_run_id(execute_job_args_packed)
+    _tag_run_with_worker(instance, run_id, task.request.id)
+    try:
+        return execute_launched_run(instance, execute_job_args_packed)
+    finally:
+        _tag_run_outcome(instance, run_id)
+
+
+def _tag_run_outcome(instance: Any, run_id: str) -> None:
+    """The runs list's progress chip says how a finished run ended ("done", "failed in
+    transcribe"), not the last progress of its last step."""
+    from whisper_pipeline.lib.progress import outcome_progress
+    from whisper_pipeline.tags import TAG_PROGRESS
+
+    try:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.is_finished:
+            instance.add_run_tags(run_id, {TAG_PROGRESS: outcome_progress(run)})
+    except Exception:  # the chip is cosmetic: never let it fail the task
+        log.exception("could not tag run %s with its outcome", run_id)
 
 
 def _tag_run_with_worker(instance: Any, run_id: str, task_id: str) -> None:

@@ -29,6 +29,7 @@ SYSTEM_TESTS = {
     "test_postgres.py",
     "test_inbox_daemon.py",
     "test_run_monitor.py",
+    "test_ui_launches.py",
 }
 
 

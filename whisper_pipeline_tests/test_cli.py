@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from whisper_pipeline.tags import TAG_WORKER
 from whisper_pipeline_tests.conftest import (
     cli_env,
     env_for,
@@ -195,7 +196,7 @@ def test_a_cli_made_run_is_re_executed_from_the_ui(webserver, processed):
                 "the re-executed run",
             )
             assert rerun.status == DagsterRunStatus.SUCCESS and rerun.parent_run_id == team.run_id
-            assert rerun.tags["whisper/worker"] == "ui@test"
+            assert rerun.tags[TAG_WORKER] == "ui@test"
     finally:
         kill_group(worker)
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from whisper_pipeline.resources.storage import PipelineStorage
-from whisper_pipeline.tags import TAG_PID
+from whisper_pipeline.tags import TAG_PID, TAG_STEP
 from whisper_pipeline_tests.conftest import cli_env, status_rows, wait_for
 
 ALIVE = {"NOT_STARTED", "QUEUED", "STARTING", "STARTED", "CANCELING"}
@@ -110,7 +110,7 @@ def test_no_failure_row_for_a_recording_whose_later_run_succeeded(instance, tmp_
     from whisper_pipeline.run_health import record_run_failure
 
     job = defs.resolve_job_def(PROCESS_RECORDING)
-    tags = {"dagster/partition": "rec-a", "whisper/step": "transcribe"}
+    tags = {"dagster/partition": "rec-a", TAG_STEP: "transcribe"}
     storage = PipelineStorage(home_dir=str(tmp_path / "home"))
     dead = instance.create_run_for_job(job, tags=tags, status=DagsterRunStatus.STARTED)
     assert record_run_failure(instance, storage, dead, "worker died", "WorkerDied") is True

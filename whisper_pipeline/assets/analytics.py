@@ -20,23 +20,50 @@ from whisper_pipeline.assets.speaker_transcript import (
 )
 from whisper_pipeline.assets.step import PER_RECORDING, hand_on, handed_over, recording_step
 from whisper_pipeline.assets.transcript import transcript as transcript_asset
-from whisper_pipeline.lib.analytics import compute_stats
+from whisper_pipeline.lib.analytics import RecordingStats, compute_stats
+from whisper_pipeline.lib.display import clock, percent
 from whisper_pipeline.lib.records import Diarization, Segment, Transcript
 from whisper_pipeline.resources.storage import PipelineStorage
 
 # The per-speaker table on the partition page: the columns of the speaker_stats view.
+# (The view shows m:ss and %; the speaker_stats view keeps the raw seconds and shares.)
 SPEAKER_TABLE = TableSchema(
     columns=[
         TableColumn("speaker", "string", "label (SPEAKER_00) or the name given"),
-        TableColumn("talk_time_s", "float", "seconds this speaker speaks"),
-        TableColumn("talk_share", "float", "share of everyone's talk time (adds up to 1)"),
+        TableColumn("talk_time", "string", "how long this speaker speaks (m:ss)"),
+        TableColumn("talk_share", "string", "share of everyone's talk time (adds up to 100 %)"),
         TableColumn("words", "int", "words attributed to this speaker"),
-        TableColumn("words_per_minute", "float", "words per minute of talk time"),
+        TableColumn("words_per_minute", "int", "words per minute of talk time"),
         TableColumn("turns", "int", "stretches of speech (pauses under 0.5 s do not end one)"),
-        TableColumn("overlap_s", "float", "seconds spoken while someone else speaks"),
+        TableColumn("overlap", "string", "time spoken while someone else speaks (m:ss)"),
         TableColumn("language", "string", "the language most of the speaker's segments are in"),
     ]
 )
+
+
+def analytics_view(stats: RecordingStats) -> dict[str, object]:
+    """The partition page's view of a recording's analytics (also after a speaker is renamed)."""
+    rows = [
+        TableRecord(
+            {
+                "speaker": row.speaker,
+                "talk_time": clock(row.talk_time_s),
+                "talk_share": percent(row.talk_share),
+                "words": int(row.words),
+                "words_per_minute": int(round(row.words_per_minute or 0)),
+                "turns": int(row.turns),
+                "overlap": clock(row.overlap_s),
+                "language": row.language or "unknown",
+            }
+        )
+        for row in stats.speakers
+    ]
+    return {
+        "speech": clock(stats.speech_s),
+        "silence": percent(stats.silence_ratio),
+        "overlap": clock(stats.overlap_s),
+        "speakers": MetadataValue.table(records=rows, schema=SPEAKER_TABLE) if rows else "none",
+    }
 
 
 @asset(
@@ -85,16 +112,6 @@ def recording_analytics(
             context,
             storage,
             stats,
-            {
-                "speech_s": MetadataValue.float(float(stats.speech_s)),
-                "silence_ratio": MetadataValue.float(float(stats.silence_ratio)),
-                "overlap_s": MetadataValue.float(float(stats.overlap_s)),
-                "speakers": MetadataValue.table(
-                    records=[TableRecord(asdict(row)) for row in stats.speakers],
-                    schema=SPEAKER_TABLE,
-                )
-                if stats.speakers
-                else "none",
-            },
+            analytics_view(stats),
             checks,
         )

@@ -26,6 +26,19 @@ from whisper_pipeline.resources.diarization import DISABLED, SpeakerDiarizer
 from whisper_pipeline.resources.storage import PipelineStorage
 
 
+def speakers_view(result: Diarization) -> dict[str, object]:
+    """The speakers as the partition page shows them (also after a speaker is renamed)."""
+    named = ", ".join(
+        f"{name} ({similarity:.2f})" if similarity is not None else f"{name} (named by hand)"
+        for name, similarity in result.named.items()
+    )
+    return {
+        "speakers": MetadataValue.int(len(result.speakers)),
+        "speaker_labels": ", ".join(result.speakers) or "none (no speech)",
+        "named_voices": named or "none",
+    }
+
+
 class DiarizationConfig(Config):
     """This recording's speaker count, when known (overrides the diarizer resource's)."""
 
@@ -85,7 +98,6 @@ def diarization(
         if result.extra.get("count_at_ceiling"):
             context.log.warning("speaker count: %s", result.extra["speaker_count"])
         audio_s = float(result.extra.get("audio_s") or facts.duration_s or 0.0)
-        named = ", ".join(f"{name} ({similarity:.2f})" for name, similarity in result.named.items())
         return hand_on(
             context,
             storage,
@@ -93,10 +105,8 @@ def diarization(
             {
                 "status": "diarized",
                 "backend": result.backend,
-                "speakers": MetadataValue.int(len(result.speakers)),
+                **speakers_view(result),
                 "speaker_count": result.extra.get("speaker_count", "automatic"),
-                "speaker_labels": ", ".join(result.speakers) or "none (no speech)",
-                "named_voices": named or "none",
                 "turns": MetadataValue.int(len(result.turns)),
                 "diarize_s": MetadataValue.float(float(result.seconds)),
                 "realtime_factor": MetadataValue.float(

@@ -3,6 +3,7 @@ worker that keeps models loaded) and `with-instance` (the containers' entry poin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -26,33 +27,74 @@ def ui_command(options: Options, host: str, port: int) -> int:
     """Open the Dagster UI on this pipeline's instance.
 
     Starts the webserver and daemon (`dagster dev`) on the instance the CLI uses, with a run
-    worker beside them when the instance uses the embedded broker."""
-    import subprocess
-
+    worker beside them when the instance uses the embedded broker. Ctrl+C or SIGTERM stops all
+    of them."""
+    from whisper_pipeline.instance import write_workspace
     from whisper_pipeline.local_worker import local_worker
     from whisper_pipeline.run_health import settle_dead_runs
 
     pipeline_home = options.pipeline_home
     instance = open_instance(pipeline_home)
-    workspace = Path("workspace.yaml").resolve()
-    target = (
-        ["-w", str(workspace)] if workspace.exists() else ["-m", "whisper_pipeline.definitions"]
-    )
+    # dagster dev runs in the instance's own folder (a dagster.yaml in the working folder, such
+    # as the repository's template, would make it warn), on a workspace that names the code
+    # location as the CLI's runs do, from whatever folder this was started
+    dagster_home = Path(os.environ["DAGSTER_HOME"])
+    workspace = write_workspace(dagster_home)
     dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster), "dev", *target, "-h", host, "-p", str(port)]
-    # dagster dev warns that a dagster.yaml in its working folder (the repository's template)
-    # is ignored: it runs in the instance's own folder, whose dagster.yaml it does use
-    dagster_home = os.environ["DAGSTER_HOME"]
+    command = [str(dagster), "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
     report_settled(instance, settle_dead_runs(instance, open_storage(pipeline_home)))
     with local_worker(instance, pipeline_home / "logs") as worker:
         if worker:
             click.echo(f"run worker started (log: {worker.log_path})")
         click.echo("starting: " + " ".join(command))
-        process = subprocess.Popen(command, cwd=dagster_home)
-        try:
-            return process.wait()
-        except KeyboardInterrupt:  # the terminal's Ctrl+C reached dagster dev too
-            return process.wait()
+        return run_until_stopped(command, cwd=dagster_home)
+
+
+UI_STOP_GRACE_S = 60.0
+
+
+def run_until_stopped(command: list[str], cwd: Path) -> int:
+    """Run `command` in a session of its own until it exits or this process is told to stop
+    (SIGINT, SIGTERM): then it is asked to stop (SIGTERM: dagster dev shuts its webserver,
+    daemon and code servers down), and after UI_STOP_GRACE_S its whole group is killed."""
+    import signal
+    import subprocess
+
+    stop_requested: list[int] = []
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stop_requested.append(signum)
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    process = subprocess.Popen(command, cwd=cwd, start_new_session=True)
+    try:
+        while process.poll() is None and not stop_requested:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.5)
+        if process.poll() is None:
+            click.echo("stopping the UI (webserver, daemon, code servers)", err=True)
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=UI_STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        _kill_leftovers(process.pid)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stop_requested:
+        return 128 + stop_requested[0]
+    return process.returncode
+
+
+def _kill_leftovers(group: int) -> None:
+    """Whatever dagster dev started and left behind (a code server that missed its shutdown)."""
+    import contextlib
+    import signal
+
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)
 
 
 @click.command("worker")

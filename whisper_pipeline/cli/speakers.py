@@ -27,7 +27,11 @@ def rename_command(
 ) -> int:
     """Give SPEAKER (e.g. SPEAKER_01) of RECORDING (id or file name) a NAME (e.g. Ana), in the
     warehouse and the transcript files."""
-    from whisper_pipeline.speaker_names import RenameError, rename_speaker, renamed_materialization
+    from whisper_pipeline.speaker_names import (
+        RenameError,
+        rename_speaker,
+        renamed_materializations,
+    )
 
     pipeline_home = options.pipeline_home
     storage = open_storage(pipeline_home)
@@ -39,8 +43,9 @@ def rename_command(
         click.echo(f"rename refused: {error}", err=True)
         return 2
     storage.warehouse.refresh_database()
-    with open_instance(pipeline_home) as instance:  # the UI's partition page shows the names too
-        instance.report_runless_asset_event(renamed_materialization(renamed))
+    with open_instance(pipeline_home) as instance:  # the UI's partition pages show the names too
+        for materialization in renamed_materializations(instance, renamed):
+            instance.report_runless_asset_event(materialization)
     click.echo(
         f"{renamed.recording_id}: {renamed.old} is now {renamed.new} ({renamed.segments}"
         f" segments); rewritten: {', '.join(renamed.files)}"

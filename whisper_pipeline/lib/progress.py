@@ -145,3 +145,15 @@ def describe_progress(tags: Mapping[str, str], now: float | None = None) -> str:
 def worker_died_message(tags: Mapping[str, str], why: str) -> str:
     """'Run worker died in step transcribe (45 segments); last update 12s ago (why)'."""
     return f"Run worker died {describe_progress(tags)} ({why})"
+
+
+def outcome_progress(run) -> str:
+    """A finished run's progress as people read it: done, canceled, or failed in its step."""
+    from whisper_pipeline.tags import own_tags
+
+    status = run.status.value
+    if status == "SUCCESS":
+        return "done"
+    step = own_tags(run).get(TAG_STEP)
+    where = f" in {step}" if step else ""
+    return f"canceled{where}" if status == "CANCELED" else f"failed{where}"

@@ -72,6 +72,10 @@ class IntakeSettings(ConfigurableResource):
         default=30.0,
         description="Stop hashing new files after this long in one tick (big files); the rest wait.",
     )
+    summaries_cron: str = Field(
+        default="5 * * * *",
+        description="When the schedule refreshes daily_totals (cron, UTC; read when the code location loads).",
+    )
 
     def inbox(self, pipeline_home: Path) -> Path:
         return (

@@ -1,4 +1,5 @@
 from whisper_pipeline.lib.progress import ProgressReporter, format_duration
+from whisper_pipeline.tags import TAG_SEGMENTS, TAG_STEP, TAG_UPDATED
 
 
 class Clock:
@@ -61,17 +62,17 @@ def test_progress_tags_describe_where_a_run_is():
     from whisper_pipeline.lib.progress import describe_progress, worker_died_message
 
     tags = {
-        "whisper/step": "transcribe",
-        "whisper/segments": "45",
-        "whisper/progress_updated_at": "1000",
+        TAG_STEP: "transcribe",
+        TAG_SEGMENTS: "45",
+        TAG_UPDATED: "1000",
     }
     assert (
         describe_progress(tags, now=1960)
         == "in step transcribe (45 segments); last update 16m00s ago"
     )
-    iso = {**tags, "whisper/progress_updated_at": "1970-01-01T00:16:40Z"}  # what steps write
+    iso = {**tags, TAG_UPDATED: "1970-01-01T00:16:40Z"}  # what steps write
     assert describe_progress(iso, now=1960) == describe_progress(tags, now=1960)
-    assert describe_progress({"whisper/step": "diarization"}) == "in step diarization"
+    assert describe_progress({TAG_STEP: "diarization"}) == "in step diarization"
     assert describe_progress({}) == "before its first step"
     assert (
         worker_died_message({}, "pid 7 gone")

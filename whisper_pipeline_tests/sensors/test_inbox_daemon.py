@@ -16,6 +16,7 @@ from whisper_pipeline.jobs import PROCESS_RECORDING
 from whisper_pipeline.lib.inbox import InboxCursor
 from whisper_pipeline.resources.storage import PipelineStorage
 from whisper_pipeline.sensors.inbox import INBOX_SENSOR
+from whisper_pipeline.tags import TAG_WORKER
 from whisper_pipeline_tests.conftest import (
     env_for,
     kill_group,
@@ -118,7 +119,7 @@ def test_the_cursor_survives_a_daemon_restart_and_runs_execute_in_a_worker(
             "not audio.wav": DagsterRunStatus.FAILURE,
         }
         assert {run.tags["dagster/sensor_name"] for run in runs} == {INBOX_SENSOR}
-        assert {run.tags["whisper/worker"] for run in runs} == {"inbox@test"}
+        assert {run.tags[TAG_WORKER] for run in runs} == {"inbox@test"}
 
         webserver, url = start_webserver(env_for(home))
         (good,) = [run for run in runs if run.status == DagsterRunStatus.SUCCESS]

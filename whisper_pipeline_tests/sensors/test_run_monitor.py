@@ -19,7 +19,14 @@ from whisper_pipeline.sensors.run_monitor import (
     find_stalled_runs,
     run_monitor,
 )
-from whisper_pipeline.tags import CELERY_TASK_ID_TAG, TAG_PID, TAG_SEGMENTS, TAG_STEP
+from whisper_pipeline.tags import (
+    CELERY_TASK_ID_TAG,
+    TAG_PERCENT,
+    TAG_PID,
+    TAG_SEGMENTS,
+    TAG_STEP,
+    TAG_UPDATED,
+)
 from whisper_pipeline_tests.conftest import kill_group, start_worker, status_rows, wait_for
 
 
@@ -123,8 +130,8 @@ def test_healthy_long_step_is_never_flagged_and_shows_progress(home, worker, lon
     while not finished(instance, run_id):
         assert find_stalled_runs(instance, time.time(), stall_after_s=60) == []
         run = instance.get_run_by_id(run_id)
-        if run.tags.get(TAG_STEP) == "transcribe" and "whisper/percent" in run.tags:
-            percents.append(float(run.tags["whisper/percent"]))
+        if run.tags.get(TAG_STEP) == "transcribe" and TAG_PERCENT in run.tags:
+            percents.append(float(run.tags[TAG_PERCENT]))
             if not statuses:
                 statuses.append(status_rows(home)[0])
         time.sleep(1)
@@ -182,9 +189,9 @@ def test_a_retry_is_not_stuck_or_dead_because_of_its_parents_tags():
 
     now = time.time()
     progress = {
-        "whisper/step": "transcribe",
-        "whisper/segments": "45",
-        "whisper/progress_updated_at": time_tag(now - 16 * 60),
+        TAG_STEP: "transcribe",
+        TAG_SEGMENTS: "45",
+        TAG_UPDATED: time_tag(now - 16 * 60),
         TAG_PID: "999999",
     }
     with DagsterInstance.ephemeral() as instance:

@@ -1,0 +1,34 @@
+"""Values as people read them on the UI's pages: clock times, shares, sizes, counted nouns.
+(The warehouse keeps the raw numbers; these are for metadata a person looks at.)"""
+
+from __future__ import annotations
+
+
+def clock(seconds: float | None) -> str:
+    """0:27, 12:05, 1:02:09 (rounded to the second)."""
+    if seconds is None:
+        return "?"
+    total = max(0, int(round(seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def percent(share: float | None, digits: int = 1) -> str:
+    """0.2275 -> 22.8 %."""
+    if share is None:
+        return "?"
+    return f"{share * 100:.{digits}f} %"
+
+
+def megabytes(size_bytes: int | None) -> str:
+    """960104 -> 0.96 MB (two significant decimals under 10 MB, one above)."""
+    if size_bytes is None:
+        return "?"
+    mb = size_bytes / 1_000_000
+    return f"{mb:.2f} MB" if mb < 10 else f"{mb:.1f} MB"
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """1 speaker, 2 speakers, 0 speakers."""
+    return f"{count} {noun if count == 1 else (plural or noun + 's')}"
