@@ -83,9 +83,9 @@ def uses_embedded_broker(instance: DagsterInstance) -> bool:
     return isinstance(launcher, PipelineRunLauncher) and launcher.embedded
 
 
-def _die_with_parent() -> None:
-    """In the worker (before exec): SIGTERM it when the process that started it dies, so a
-    killed CLI leaves no worker behind (Linux; elsewhere nothing)."""
+def die_with_parent() -> None:
+    """In a child (before exec): SIGTERM it when the process that started it dies, so a killed
+    CLI leaves no worker or UI behind (Linux; elsewhere nothing)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
@@ -146,7 +146,7 @@ def local_worker(
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl+C reaches the CLI, which decides what to stop
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     worker = WorkerProcess(process, log_path)
     try:

@@ -187,7 +187,7 @@ def rename_speaker(
         new,
         sum(1 for s in segments if s.speaker == new),
         tuple(str(path) for path in files.values()),
-        transcript_view(segments, diarization.turns, transcript.duration_s, files),
+        transcript_view(segments, diarization.turns, transcript.duration_s, files, storage),
         str(sample) if sample else None,
         note,
         speakers_view(diarization),

@@ -9,6 +9,8 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunSta
 from whisper_pipeline.jobs import PROCESS_RECORDING
 from whisper_pipeline.lib.errors import interrupted_message
 from whisper_pipeline.lib.progress import format_duration
+from whisper_pipeline.lib.recording_id import slugify
+from whisper_pipeline.lib.registry import RecordingRegistry
 from whisper_pipeline.tags import (
     PARTITION_TAG,
     SOURCE_NAME_TAG,
@@ -81,11 +83,43 @@ def _float(value: str | None) -> float | None:
         return None
 
 
-def recent_runs(instance: DagsterInstance, limit: int = 20, now: float | None = None) -> list[dict]:
-    """Newest first: state, step, percent, segments, elapsed and ETA of each run."""
+def matching_recordings(registry: RecordingRegistry, name: str) -> list[str]:
+    """The recording ids whose file name or id holds `name` (case, spaces, dashes and accents
+    aside: "hot interview" finds "Hot Interview.m4a" and hot-interview-3fa2b1c4)."""
+    wanted = slugify(name)
+    found = []
+    for recording_id in registry.ids():
+        source = registry.get(recording_id).source_name
+        if wanted in slugify(source) or wanted in recording_id or name in source:
+            found.append(recording_id)
+    return found
+
+
+def recent_runs(
+    instance: DagsterInstance,
+    limit: int = 20,
+    now: float | None = None,
+    recording_ids: list[str] | None = None,
+) -> list[dict]:
+    """Newest first: state, step, percent, segments, elapsed and ETA of each run (of the given
+    recordings only, when given)."""
     now = time.time() if now is None else now
     rows = []
-    for run in instance.get_runs(RunsFilter(job_name=PROCESS_RECORDING), limit=limit):
+    if recording_ids is None:
+        runs = instance.get_runs(RunsFilter(job_name=PROCESS_RECORDING), limit=limit)
+    else:
+        runs = [
+            run
+            for recording_id in recording_ids
+            for run in instance.get_runs(
+                RunsFilter(job_name=PROCESS_RECORDING, tags={PARTITION_TAG: recording_id}),
+                limit=limit,
+            )
+        ]
+        runs = sorted(runs, key=lambda run: run.run_id)  # stable before the time sort
+        created = {r.dagster_run.run_id: r.create_timestamp for r in _records(instance, runs)}
+        runs = sorted(runs, key=lambda run: created.get(run.run_id, 0), reverse=True)[:limit]
+    for run in runs:
         tags = own_tags(run)
         started = read_time_tag(tags.get(TAG_STEP_STARTED))
         updated = read_time_tag(tags.get(TAG_UPDATED))
@@ -116,6 +150,12 @@ def recent_runs(instance: DagsterInstance, limit: int = 20, now: float | None = 
             }
         )
     return rows
+
+
+def _records(instance: DagsterInstance, runs: list[DagsterRun]):
+    if not runs:
+        return []
+    return instance.get_run_records(RunsFilter(run_ids=[run.run_id for run in runs]))
 
 
 def format_table(rows: list[dict]) -> str:

@@ -513,19 +513,20 @@ def test_a_speaker_is_renamed_without_processing_again(processed):
 
     with instance_of(home) as instance:  # the same from the UI: the rename_speaker job
         config = {
-            "ops": {
-                "rename_speaker_op": {
-                    "config": {"recording": "team call.wav", "speaker": "Ana", "name": "Ana Lopez"}
-                }
-            },
+            "ops": {"rename_speaker_op": {"config": {"names": {"Ana": "Ana Lopez"}}}},
             "resources": {"storage": {"config": {"home_dir": str(home)}}},
         }
+        team = next(key for key in instance.get_dynamic_partitions("recordings") if "team" in key)
         outcome = defs.resolve_job_def("rename_speaker").execute_in_process(
-            run_config=config, instance=instance
+            run_config=config, instance=instance, partition_key=team
         )
         assert outcome.success
         latest = instance.fetch_materializations(AssetKey("speaker_transcript"), limit=1).records[0]
         assert latest.asset_materialization.metadata["renamed"].value == "Ana -> Ana Lopez"
+        # every page that shows speakers says the new name: the analytics' speaker table too
+        analytics = instance.fetch_materializations(AssetKey("recording_analytics"), limit=1)
+        table = analytics.records[0].asset_materialization.metadata["speakers"].value
+        assert "Ana Lopez" in {record.data["speaker"] for record in table.records}
     assert "[Ana Lopez]" in srt.read_text()
 
     # the name feeds the voices library: processing the call again recognises her by voice

@@ -127,7 +127,11 @@ def ui(tmp_path_factory, sample_call, bad_files):
         yield home, url, process
     finally:
         if process.poll() is None:
-            kill_group(process)
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                kill_group(process)
 
 
 def launch(url: str, job: str, tags: dict[str, str] | None = None, **extra) -> str:

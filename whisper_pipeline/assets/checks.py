@@ -2,12 +2,23 @@
 tab, and a row per check in the warehouse's `checks` view, so a wrong transcript never looks
 green. The measures live in lib/quality.py; docs/checks.md says what each one means."""
 
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    MetadataValue,
+    PreviewWarning,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+)
 
 from whisper_pipeline.lib.analytics import RecordingStats
+from whisper_pipeline.lib.display import counted
 from whisper_pipeline.lib.progress import format_duration
 from whisper_pipeline.lib.quality import (
     repetition_loops,
@@ -16,45 +27,55 @@ from whisper_pipeline.lib.quality import (
     totals_that_do_not_add_up,
 )
 from whisper_pipeline.lib.records import Diarization, Segment, Transcript
+from whisper_pipeline.partitions import recordings_partitions
 from whisper_pipeline.resources.storage import PipelineStorage
 
 # Speech lost beyond this share of all speech makes the speaker statistics wrong: the check is
 # then an ERROR, which (blocking) stops recording_analytics; below it, a WARN.
 LOST_SPEECH_ERROR_SHARE = 0.2
 
-NO_REPETITION_LOOPS = AssetCheckSpec(
+
+def per_recording_check(name: str, asset: str, **kwargs: object) -> AssetCheckSpec:
+    """A check evaluated per recording: each result belongs to its partition, so a recording's
+    page shows its own checks (partitioned checks are a Dagster preview in 1.13)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PreviewWarning)
+        return AssetCheckSpec(name, asset=asset, partitions_def=recordings_partitions, **kwargs)
+
+
+NO_REPETITION_LOOPS = per_recording_check(
     "no_repetition_loops",
-    asset="transcript",
+    "transcript",
     description="No phrase repeated in a loop (4+ times in a row) and no segment whose text"
     " compresses like one (Whisper's hallucination loops).",
 )
-DECODES_COMPLETELY = AssetCheckSpec(
+DECODES_COMPLETELY = per_recording_check(
     "decodes_completely",
-    asset="transcript",
+    "transcript",
     description="The audio decodes for as long as the file's header says (a truncated or"
     " half-copied file decodes less).",
 )
-SPEECH_HAS_WORDS = AssetCheckSpec(
+SPEECH_HAS_WORDS = per_recording_check(
     "speech_has_words",
-    asset="speaker_transcript",
+    "speaker_transcript",
     blocking=True,
     description="Every stretch of 3 s or more of detected speech has words. Blocking when more"
     " than 20% of the speech is lost: the speaker statistics would be wrong.",
 )
-SPEAKERS_HAVE_WORDS = AssetCheckSpec(
+SPEAKERS_HAVE_WORDS = per_recording_check(
     "speakers_have_words",
-    asset="speaker_transcript",
+    "speaker_transcript",
     description="Every speaker who talks 3 s or more got words.",
 )
-TOTALS_ADD_UP = AssetCheckSpec(
+TOTALS_ADD_UP = per_recording_check(
     "totals_add_up",
-    asset="recording_analytics",
+    "recording_analytics",
     description="Talk shares add up to 1, speakers' words to the transcript's, no speech"
     " longer than the audio.",
 )
-SPEAKER_COUNT_WITHIN_LIMIT = AssetCheckSpec(
+SPEAKER_COUNT_WITHIN_LIMIT = per_recording_check(
     "speaker_count_within_limit",
-    asset="diarization",
+    "diarization",
     description="The automatic speaker count did not stop at the most it looks for (10, or"
     " max_speakers): where it did, more people may speak than it found.",
 )
@@ -142,7 +163,7 @@ def diarization_checks(diarization: Diarization) -> list[AssetCheckResult]:
         _result(
             SPEAKER_COUNT_WITHIN_LIMIT,
             not at_ceiling,
-            note if at_ceiling else f"{len(diarization.speakers)} speakers ({note})",
+            note if at_ceiling else f"{counted(len(diarization.speakers), 'speaker')} ({note})",
             AssetCheckSeverity.WARN,  # the turns are right for the speakers found
             speakers=MetadataValue.int(len(diarization.speakers)),
         )
@@ -197,6 +218,35 @@ def analytics_checks(stats: RecordingStats, segments: Sequence[Segment]) -> list
             problems=MetadataValue.int(len(problems)),
         )
     ]
+
+
+CHECKS_TABLE = TableSchema(
+    columns=[
+        TableColumn("check", "string", "the check's name (docs/checks.md)"),
+        TableColumn(
+            "result", "string", "passed, or failed as an error (red) or a warning (yellow)"
+        ),
+        TableColumn("says", "string", "what it found"),
+    ]
+)
+
+
+def checks_view(results: Sequence[AssetCheckResult]) -> MetadataValue:
+    """The recording's check results as a table on its partition page (the Checks tab shows
+    them per check; this shows them per recording)."""
+    rows = [
+        TableRecord(
+            {
+                "check": result.check_name or "",
+                "result": "passed"
+                if result.passed
+                else ("WARNING" if result.severity == AssetCheckSeverity.WARN else "ERROR"),
+                "says": result.description or "",
+            }
+        )
+        for result in results
+    ]
+    return MetadataValue.table(records=rows, schema=CHECKS_TABLE)
 
 
 def record_checks(

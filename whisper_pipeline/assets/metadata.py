@@ -12,9 +12,12 @@ from whisper_pipeline.lib.channels import (
     ChannelLayout,
     channel_activity,
     channel_layout,
+    describe_channels,
     measure_stereo,
 )
+from whisper_pipeline.lib.display import clock, megabytes
 from whisper_pipeline.lib.errors import RecordingError
+from whisper_pipeline.lib.recording_id import HASH_CHARS
 from whisper_pipeline.lib.records import RecordingFacts
 from whisper_pipeline.resources.storage import PipelineStorage
 
@@ -73,14 +76,16 @@ def recording_metadata(
             facts,
             {
                 "source_path": MetadataValue.path(str(path)),
-                "duration_s": MetadataValue.float(float(info.duration_s)),
+                "duration": clock(info.duration_s),
                 "codec": info.codec,
-                "sample_rate_hz": info.sample_rate_hz,
-                "channels": info.channels,
-                "channel_layout": layout.describe(),
+                "sample_rate": f"{info.sample_rate_hz / 1000:g} kHz"
+                if info.sample_rate_hz
+                else "?",
+                "channels": describe_channels(info.channels, layout),
                 "container": info.container,
-                "size_bytes": MetadataValue.int(info.size_bytes),
-                "content_sha256": entry.content_sha256,
+                "size": megabytes(info.size_bytes),
+                # the id's hash part; the warehouse's recording_files has the whole SHA-256
+                "content_hash": entry.content_sha256[:HASH_CHARS],
             },
         )
 

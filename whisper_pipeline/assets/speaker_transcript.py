@@ -28,6 +28,7 @@ def transcript_view(
     turns: Sequence[SpeakerTurn],
     duration_s: float,
     exports: Mapping[str, Path],
+    storage: PipelineStorage,
 ) -> dict[str, object]:
     """The partition page's view of a transcript: the text with speakers and times, a speaker
     timeline, and the export files (also after a speaker is renamed)."""
@@ -39,9 +40,7 @@ def transcript_view(
         metadata["speaker_timeline"] = MetadataValue.md(image_markdown(png, "speaker timeline"))
     metadata["speakers"] = ", ".join(sorted({s.speaker for s in segments if s.speaker})) or "none"
     metadata["segments"] = MetadataValue.int(len(segments))
-    metadata.update(
-        {f"export_{kind}": MetadataValue.path(str(path)) for kind, path in exports.items()}
-    )
+    metadata.update({f"export_{kind}": storage.export_link(path) for kind, path in exports.items()})
     return metadata
 
 
@@ -77,7 +76,9 @@ def speaker_transcript(
             about_recording(transcript, storage.source_name(step.recording_id)),
             subtitles.style(),
         )
-        metadata = transcript_view(segments, diarization.turns, transcript.duration_s, exports)
+        metadata = transcript_view(
+            segments, diarization.turns, transcript.duration_s, exports, storage
+        )
         if diarization.skipped:
             metadata["note"] = "no speakers: diarization was skipped"
         checks = speaker_transcript_checks(diarization, segments)

@@ -11,6 +11,7 @@ from typing import Any
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
+    AssetKey,
     AssetObservation,
     AssetsDefinition,
     Failure,
@@ -19,6 +20,7 @@ from dagster import (
 )
 
 from whisper_pipeline.adapters.dagster_internals import DagsterExecutionInterruptedError
+from whisper_pipeline.assets.checks import checks_view
 from whisper_pipeline.lib.errors import PipelineError, StepFailure, interrupted_message
 from whisper_pipeline.lib.model_cache import MODEL_CACHE, describe_key, free_memory_logged
 from whisper_pipeline.lib.processes import this_process_tags, worker_name
@@ -157,27 +159,68 @@ def _record_safely(
         context.log.exception("could not record the failure of %s in the warehouse", state.step)
 
 
+def _kept_from_being_made(context: AssetExecutionContext) -> list[AssetKey]:
+    """The assets of this run downstream of the failing one: none of them will be made."""
+    graph = context.job_def.asset_layer.asset_graph
+    selected = context.run.asset_selection
+    found: list[AssetKey] = []
+    frontier = [context.asset_key]
+    while frontier:
+        for child in sorted(graph.get(frontier.pop(0)).child_keys):
+            if child not in found and (selected is None or child in selected):
+                found.append(child)
+                frontier.append(child)
+    return found
+
+
 def _show_on_partition(
-    context: AssetExecutionContext, state: StepState, message: str, error: BaseException
+    context: AssetExecutionContext,
+    storage: PipelineStorage,
+    state: StepState,
+    message: str,
+    error: BaseException,
 ) -> None:
-    """The failure as an observation of the asset's partition, with the message as its
-    description: the asset's Events tab shows why, without opening the run's logs. (Dagster's
-    own failed-materialization events are not stored by the open-source event log.)"""
+    """Why the recording failed, on the partition page of the asset that failed and of every
+    asset it kept from being made (Dagster's own failed-materialization events are not stored
+    by the open-source event log): an observation whose `why` names the step, the cause and
+    the file, and links the run."""
     try:
-        context.log_event(
-            AssetObservation(
-                asset_key=context.asset_key,
-                partition=state.recording_id,
-                description=message,
-                metadata={
-                    "step": state.step,
-                    "error_type": type(error).__name__,
-                    "run_id": MetadataValue.dagster_run(context.run.run_id),
-                },
-            )
+        source = storage.source_name(state.recording_id)
+    except Exception:  # the registry itself is unreadable: the id still says which recording
+        source = state.recording_id
+    common = {
+        "file": source,
+        "failed_step": state.step,
+        "error_type": type(error).__name__,
+        "run": MetadataValue.dagster_run(context.run.run_id),
+    }
+    events = [
+        AssetObservation(
+            asset_key=context.asset_key,
+            partition=state.recording_id,
+            description=f"failed: {message}",
+            metadata={"status": "failed", "why": f"{message} (file {source})", **common},
         )
-    except Exception:
-        context.log.exception("could not show the failure of %s on its partition", state.step)
+    ]
+    events += [
+        AssetObservation(
+            asset_key=key,
+            partition=state.recording_id,
+            description=f"not made: step {state.step} failed",
+            metadata={
+                "status": "not made",
+                "why": f"not made: {message} (file {source})",
+                **common,
+            },
+        )
+        for key in _kept_from_being_made(context)
+    ]
+    for event in events:
+        try:
+            context.log_event(event)
+        except Exception:
+            context.log.exception("could not show the failure of %s on its partition", state.step)
+            return
 
 
 def _do_not_retry(context: AssetExecutionContext, error: PipelineError) -> None:
@@ -188,6 +231,16 @@ def _do_not_retry(context: AssetExecutionContext, error: PipelineError) -> None:
         context.log.info(f"not retried: {type(error).__name__} does not go away by itself")
     except Exception:
         context.log.exception("could not mark the run as not to be retried")
+
+
+class RecordingFailed(Failure):
+    """A recording's step failed; the description says which, why and for which file."""
+
+
+# Python prints an exception as `module.Class: message` unless its module is builtins: the
+# run page then reads "RecordingFailed: Step recording_metadata failed: ...", not
+# "dagster._core.definitions.events.Failure: ..." (the step's log has the cause's trace).
+RecordingFailed.__module__ = "builtins"
 
 
 @contextmanager
@@ -213,19 +266,21 @@ def recording_step(
         # terminated from the UI, SIGTERM or Ctrl+C: say where it stopped, then let it unwind
         message = interrupted_message(step, state.segments)
         _record_safely(context, storage, state, message, interrupt)
-        _show_on_partition(context, state, message, interrupt)
+        _show_on_partition(context, storage, state, message, interrupt)
         free_memory_logged(f"{step} interrupted", full=True)
         raise
     except Exception as error:
         failure = StepFailure(step, error, state.segments)
         _record_safely(context, storage, state, str(failure), error)
-        _show_on_partition(context, state, str(failure), error)
+        _show_on_partition(context, storage, state, str(failure), error)
         if isinstance(error, PipelineError):
             _do_not_retry(context, error)
         free_memory_logged(f"{step} failed", full=True)
         loaded = ", ".join(describe_key(key) for key in MODEL_CACHE.loaded_keys()) or "none"
         context.log.info(f"{step} failed; accelerator memory freed; models still loaded: {loaded}")
-        raise Failure(
+        # the cause's stack trace goes to the run's log; the failure itself reads as its message
+        context.log.debug(f"{step}: where the error came from", exc_info=error)
+        raise RecordingFailed(
             description=str(failure),
             metadata={
                 "recording_id": state.recording_id,
@@ -233,7 +288,7 @@ def recording_step(
                 "error_type": type(error).__name__,
                 "segments": MetadataValue.int(state.segments or 0),
             },
-        ) from error
+        ) from None
     if duration_s is not None:  # the model steps (they report progress through the audio)
         reporter.update(position_s=duration_s, force=True)
         free_memory_logged(f"after {step}")  # hand back what the models no longer need
@@ -266,7 +321,11 @@ def hand_on(
     metadata: dict,
     checks: Sequence[AssetCheckResult] = (),
 ) -> MaterializeResult:
-    """Keep this step's result for the steps downstream, and materialize with `metadata` and
-    the results of the asset's checks."""
+    """Keep this step's result for the steps downstream, and materialize with `metadata` (after
+    the recording's file name) and the results of the asset's checks."""
     storage.step_outputs.save(context.asset_key.to_user_string(), context.partition_key, value)
-    return MaterializeResult(metadata=metadata, check_results=list(checks))
+    # the file name first on every partition page: people know their recordings by it
+    shown = {"file": storage.source_name(context.partition_key), **metadata}
+    if checks:
+        shown["checks"] = checks_view(checks)
+    return MaterializeResult(metadata=shown, check_results=list(checks))

@@ -1,11 +1,16 @@
 """Cross-recording summaries: unpartitioned assets downstream of every recording's analytics."""
 
+from collections import Counter
+
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from whisper_pipeline.assets.analytics import recording_analytics
 from whisper_pipeline.assets.step import ASSET_OWNERS
+from whisper_pipeline.lib.display import clock, counted
+from whisper_pipeline.lib.previews import recording_index_markdown
 from whisper_pipeline.lib.summaries import SUMMARY_FILE
 from whisper_pipeline.lib.summaries import daily_totals as compute_daily_totals
+from whisper_pipeline.lib.summaries import recording_index as compute_recording_index
 from whisper_pipeline.resources.storage import PipelineStorage
 
 
@@ -18,7 +23,7 @@ from whisper_pipeline.resources.storage import PipelineStorage
 )
 def daily_totals(context: AssetExecutionContext, storage: PipelineStorage) -> MaterializeResult:
     metadata = refresh_daily_totals(storage)
-    context.log.info(f"daily_totals: {metadata['days'].value} day(s)")
+    context.log.info(f"daily_totals: {counted(metadata['days'].value, 'day')}")
     return MaterializeResult(metadata=metadata)
 
 
@@ -29,15 +34,48 @@ def refresh_daily_totals(storage: PipelineStorage) -> dict[str, MetadataValue]:
         rows = compute_daily_totals(connection)
     warehouse.write("daily_totals", SUMMARY_FILE, rows)
     warehouse.refresh_database()
-    latest = rows[-1] if rows else {}
+    days = sorted({row["day"] for row in rows})
+    languages = sorted({row["language"] or UNKNOWN_LANGUAGE for row in rows if row["recordings"]})
     return {
-        "days": MetadataValue.int(len(rows)),
+        "days": MetadataValue.int(len(days)),
+        "languages": ", ".join(languages) or "none",
         "recordings": MetadataValue.int(int(sum(r["recordings"] for r in rows))),
-        "audio_hours": MetadataValue.float(float(sum(r["audio_hours"] for r in rows))),
+        "audio": clock(float(sum(r["audio_hours"] for r in rows)) * 3600),
         "failures": MetadataValue.int(int(sum(r["failures"] for r in rows))),
-        "latest_day": MetadataValue.text(str(latest.get("day", "-"))),
+        "latest_day": MetadataValue.text(str(days[-1]) if days else "-"),
         "table": MetadataValue.path(str(warehouse.table_dir("daily_totals"))),
     }
 
 
-SUMMARY_ASSETS = [daily_totals]
+# how a recording whose language is not known (not transcribed, no speech) is listed
+UNKNOWN_LANGUAGE = "unknown"
+
+
+@asset(
+    deps=[recording_analytics],
+    group_name="summaries",
+    kinds={"duckdb"},
+    owners=ASSET_OWNERS,
+    description="Every recording by its file name: processed or failed (in which step, why),"
+    " with a link to its partition pages. Open `recordings` under Metadata to find a recording.",
+)
+def recording_index(context: AssetExecutionContext, storage: PipelineStorage) -> MaterializeResult:
+    metadata = refresh_recording_index(storage)
+    context.log.info(f"recording_index: {metadata['recordings'].value} recordings")
+    return MaterializeResult(metadata=metadata)
+
+
+def refresh_recording_index(storage: PipelineStorage) -> dict[str, MetadataValue]:
+    """The index's materialization metadata, read from the warehouse."""
+    with storage.warehouse.query_connection() as connection:
+        rows = compute_recording_index(connection)
+    states = Counter(str(row["state"]) for row in rows)
+    return {
+        "recordings": MetadataValue.int(len(rows)),
+        "processed": MetadataValue.int(states["processed"]),
+        "failed": MetadataValue.int(states["failed"]),
+        "index": MetadataValue.md(recording_index_markdown(rows)),
+    }
+
+
+SUMMARY_ASSETS = [daily_totals, recording_index]

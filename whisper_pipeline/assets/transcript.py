@@ -27,6 +27,7 @@ from whisper_pipeline.assets.step import (
 )
 from whisper_pipeline.lib.audio import CountedWindows, iter_windows
 from whisper_pipeline.lib.channels import PER_CHANNEL, gated
+from whisper_pipeline.lib.display import clock, percent
 from whisper_pipeline.lib.exports import SubtitleStyle, about_recording, write_exports
 from whisper_pipeline.lib.language import english_only_warning, looks_like_wrong_language, summarize
 from whisper_pipeline.lib.quality import truncated_by
@@ -125,17 +126,18 @@ def transcript(
         rtf = seconds / duration_s if duration_s else 0.0
         metadata = {
             "language": result.language,
-            "language_probability": MetadataValue.float(result.language_probability)
+            "language_probability": percent(result.language_probability, 0)
             if result.language_probability is not None
             else "not detected (set or English-only model)",
-            "duration_s": MetadataValue.float(float(duration_s)),
+            "duration": clock(duration_s),
             "segments": MetadataValue.int(len(segments)),
             "words": MetadataValue.int(words),
             "model": result.model,
             "device": result.device,
             "word_timestamps": result.word_timestamps,
-            "transcribe_s": MetadataValue.float(float(round(seconds, 2))),
-            "realtime_factor": MetadataValue.float(float(round(rtf, 4))),
+            "transcribe_time": clock(seconds) if seconds >= 60 else f"{seconds:.1f} s",
+            # seconds of work per second of audio (under 1: faster than real time)
+            "realtime_factor": MetadataValue.float(float(round(rtf, 3))),
             "model_cache": "hit"
             if whisper.cache_hit
             else f"miss (loaded in {whisper.load_seconds:.1f}s)",

@@ -112,7 +112,7 @@ def run_command(
                 file=sys.stderr,
             )
             return 128 + stop.signal
-    if any(o.status == "succeeded" for o in outcomes):
+    if any(o.status in ("succeeded", "failed") for o in outcomes):
         refresh_summaries(instance, storage)
     storage.warehouse.refresh_database()
     _print_summary(storage, [o.recording_id for o in outcomes])
@@ -129,22 +129,25 @@ HEALTH_CHECK_S = 5.0
 
 
 def refresh_summaries(instance, storage) -> None:
-    """daily_totals follows what this command processed (the hourly schedule only ticks where
+    """daily_totals and recording_index follow what this command processed (the hourly schedule only ticks where
     the Dagster daemon runs): recomputed here and recorded as its materialization, so the UI
     shows it fresh. A failure here is reported and leaves the recordings' results as they are."""
     from dagster import AssetMaterialization
 
-    from whisper_pipeline.assets.summaries import refresh_daily_totals
+    from whisper_pipeline.assets.summaries import refresh_daily_totals, refresh_recording_index
 
-    try:
-        metadata = refresh_daily_totals(storage)
-        instance.report_runless_asset_event(
-            AssetMaterialization(
-                "daily_totals", description="refreshed by whisper-pipeline run", metadata=metadata
+    for name, refresh in (
+        ("daily_totals", refresh_daily_totals),
+        ("recording_index", refresh_recording_index),
+    ):
+        try:
+            instance.report_runless_asset_event(
+                AssetMaterialization(
+                    name, description="refreshed by whisper-pipeline run", metadata=refresh(storage)
+                )
             )
-        )
-    except Exception as error:
-        print(f"daily_totals not refreshed: {error}", file=sys.stderr)
+        except Exception as error:
+            print(f"{name} not refreshed: {error}", file=sys.stderr)
 
 
 class _RunFollower:

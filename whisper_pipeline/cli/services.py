@@ -66,7 +66,11 @@ def run_until_stopped(command: list[str], cwd: Path) -> int:
         stop_requested.append(signum)
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    process = subprocess.Popen(command, cwd=cwd, start_new_session=True)
+    from whisper_pipeline.local_worker import die_with_parent
+
+    # its own session: the terminal's Ctrl+C reaches this process, which stops it in order; and
+    # it is told to stop when this process dies, even by SIGKILL
+    process = subprocess.Popen(command, cwd=cwd, start_new_session=True, preexec_fn=die_with_parent)
     try:
         while process.poll() is None and not stop_requested:
             with contextlib.suppress(subprocess.TimeoutExpired):

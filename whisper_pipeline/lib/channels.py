@@ -54,6 +54,16 @@ class ChannelLayout:
         )
 
 
+def describe_channels(channels: int, layout: ChannelLayout) -> str:
+    """The channel count and what they hold, in one phrase: "1 (mono)", "2, the same signal in
+    both (mixed to mono)", "2, one voice per channel (...)"."""
+    if channels == 1:
+        return "1 (mono)"
+    if layout.kind == MONO:
+        return f"{channels}, the same signal in each (mixed to mono)"
+    return f"{channels}, {layout.describe()}"
+
+
 def frame_levels(samples: np.ndarray) -> np.ndarray:
     """dBFS of each whole 20 ms frame of a (samples,) or (samples, channels) array."""
     power = frame_power(samples, FRAME)

@@ -4,14 +4,20 @@
 from __future__ import annotations
 
 
-def clock(seconds: float | None) -> str:
-    """0:27, 12:05, 1:02:09 (rounded to the second)."""
-    if seconds is None:
-        return "?"
-    total = max(0, int(round(seconds)))
-    hours, rest = divmod(total, 3600)
+def _hms(total: int) -> str:
+    hours, rest = divmod(max(0, total), 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def clock(seconds: float | None) -> str:
+    """A duration: 0:27, 12:05, 1:02:09 (rounded to the second)."""
+    return "?" if seconds is None else _hms(int(round(seconds)))
+
+
+def timestamp(seconds: float) -> str:
+    """A moment in the audio: 0:05 for anything from 5.0 to 5.99 s (as players show it)."""
+    return _hms(int(seconds))
 
 
 def percent(share: float | None, digits: int = 1) -> str:

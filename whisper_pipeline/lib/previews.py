@@ -9,6 +9,7 @@ import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from whisper_pipeline.lib.display import clock, timestamp
 from whisper_pipeline.lib.progress import format_duration
 from whisper_pipeline.lib.records import Segment, SpeakerTurn
 
@@ -28,14 +29,6 @@ PALETTE = (
     (188, 189, 34),
     (23, 190, 207),
 )
-
-
-def clock(seconds: float) -> str:
-    """0:05, 12:34, 1:02:03."""
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _cell(text: str) -> str:
@@ -70,7 +63,7 @@ def transcript_markdown(
     shown = [row for row in rows if row[0] < limit_s]
     lines = ["| time | speaker | text |", "|---|---|---|"]
     lines += [
-        f"| {clock(start)} | **{_cell(who)}** | {_cell(text)} |" for start, who, text in shown
+        f"| {timestamp(start)} | **{_cell(who)}** | {_cell(text)} |" for start, who, text in shown
     ]
     if not rows:
         lines = ["_No speech detected._"]
@@ -136,3 +129,27 @@ def speaker_timeline_png(
 
 def image_markdown(png: bytes, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+
+
+def recording_index_markdown(rows: Sequence[Mapping[str, object]]) -> str:
+    """Every recording as a table row: its file name, a link to its partition pages (the
+    speaker transcript when processed, the step that failed otherwise), its state and facts."""
+    if not rows:
+        return "_No recordings yet._"
+    lines = [
+        "| file | state | duration | language | speakers | recording |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        failed = row["state"] == "failed"
+        page = row["failed_step"] if failed else "speaker_transcript"
+        link = f"[{row['recording_id']}](/assets/{page}?view=partitions&partition={row['recording_id']})"
+        state = f"failed: {row['error']}" if failed else row["state"]
+        duration = row["duration_s"]
+        lines.append(
+            f"| **{_cell(str(row['source_name']))}** | {_cell(str(state))}"
+            f" | {clock(duration) if duration is not None else '-'}"
+            f" | {row['language'] or '-'} | {row['speakers'] if row['speakers'] is not None else '-'}"
+            f" | {link} |"
+        )
+    return "\n".join(lines)

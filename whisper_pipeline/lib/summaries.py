@@ -57,3 +57,43 @@ def daily_totals(connection: duckdb.DuckDBPyConnection) -> list[dict]:
         {**dict(zip(columns, row, strict=True)), "refreshed_at": refreshed_at}
         for row in cursor.fetchall()
     ]
+
+
+# Every recording the warehouse knows, by file name: processed (its last analytics after its
+# last failure), failed (in which step, why), or not finished yet.
+RECORDING_INDEX_SQL = """
+WITH last_failure AS (
+    SELECT recording_id,
+           arg_max(source_name, failed_at) AS source_name,
+           arg_max(step, failed_at) AS step,
+           arg_max(error, failed_at) AS error,
+           max(failed_at) AS failed_at
+    FROM failures
+    GROUP BY 1
+)
+SELECT * FROM (
+SELECT coalesce(r.source_name, f.source_name, r.recording_id, f.recording_id) AS source_name,
+       coalesce(r.recording_id, f.recording_id) AS recording_id,
+       r.duration_s,
+       r.language,
+       r.speakers,
+       CASE
+           WHEN f.failed_at IS NOT NULL
+                AND (r.analyzed_at IS NULL OR f.failed_at > r.analyzed_at) THEN 'failed'
+           WHEN r.analyzed_at IS NOT NULL THEN 'processed'
+           ELSE 'not finished'
+       END AS state,
+       f.step AS failed_step,
+       f.error
+FROM recordings AS r
+FULL OUTER JOIN last_failure AS f ON r.recording_id = f.recording_id
+)
+ORDER BY lower(source_name), recording_id
+"""
+
+
+def recording_index(connection: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Every recording by file name, with its state (processed, failed, not finished)."""
+    cursor = connection.execute(RECORDING_INDEX_SQL)
+    columns = [column[0] for column in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, MetadataValue
 from pydantic import Field
 
 from whisper_pipeline import home
@@ -25,6 +26,22 @@ class PipelineStorage(ConfigurableResource):
             " Default: $WHISPER_PIPELINE_HOME, else ./whisper_pipeline_home."
         ),
     )
+
+    exports_url: str | None = Field(
+        default=None,
+        description=(
+            "Base URL at which <home>/outputs is served (the HTTP API's download endpoint, or"
+            " any web server or bucket serving that folder). When set, the export files on the"
+            " UI's pages are links to <exports_url>/<recording id>/<file>; otherwise paths."
+        ),
+    )
+
+    def export_link(self, path: Path) -> MetadataValue:
+        """An export file as the UI shows it: a link when exports are served, else its path."""
+        if not self.exports_url:
+            return MetadataValue.path(str(path))
+        relative = Path(path).relative_to(home.outputs_dir(self.home))
+        return MetadataValue.url(f"{self.exports_url.rstrip('/')}/{quote(relative.as_posix())}")
 
     @property
     def home(self) -> Path:
