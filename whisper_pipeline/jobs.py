@@ -60,6 +60,7 @@ def rename_speaker_op(
     diarizer: SpeakerDiarizer,
     subtitles: SubtitleSettings,
 ):
+    from whisper_pipeline.assets.step import file_name_tag
     from whisper_pipeline.speaker_names import (
         RenameError,
         rename_speaker,
@@ -68,6 +69,9 @@ def rename_speaker_op(
 
     if not context.has_partition_key:
         raise Failure("rename_speaker: choose the recording (its partition) to rename speakers of")
+    shown = file_name_tag(context.run.tags, storage, context.partition_key)
+    if shown:
+        context.instance.add_run_tags(context.run.run_id, shown)
     renames = {old: new for old, new in config.names.items() if new.strip() and new != old}
     if not renames:
         raise Failure(

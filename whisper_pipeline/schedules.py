@@ -20,7 +20,7 @@ refresh_summaries = define_asset_job(
     name="refresh_summaries",
     selection=AssetSelection.assets(*SUMMARY_ASSETS),
     tags={CELERY_QUEUE_TAG: CPU_QUEUE},
-    description="Recompute the cross-recording summary tables (daily_totals).",
+    description="Recompute the cross-recording summaries (daily_totals, recording_index).",
 )
 
 
@@ -37,7 +37,7 @@ def build_summaries_schedule(cron: str = SUMMARIES_CRON) -> ScheduleDefinition:
         cron_schedule=cron,
         job=refresh_summaries,
         default_status=DefaultScheduleStatus.RUNNING,
-        description=f"Refreshes daily_totals ({cron}, UTC) so today's numbers stay current.",
+        description=f"Refreshes daily_totals and recording_index ({cron}, UTC) so they stay current.",
     )
     def refresh_summaries_schedule(context: ScheduleEvaluationContext):
         return RunRequest()

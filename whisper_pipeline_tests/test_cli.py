@@ -127,6 +127,17 @@ def test_status_shows_runs_with_state_step_and_error(processed):
     assert "FAILURE" in table.stdout and "SUCCESS" in table.stdout
 
 
+def test_status_finds_a_recording_by_its_file_name(processed):
+    """`status NAME`: spaces, case and dashes aside, a part of the file name is enough."""
+    home, _ = processed
+    result = cli(home, "status", "--format", "json", "TEAM call", check=True)
+    assert {row["source_name"] for row in json.loads(result.stdout)} == {"team call.wav"}
+    table = cli(home, "status", "team-call", check=True).stdout
+    assert "team-call-" in table and "notes-" not in table
+    missing = cli(home, "status", "zebra crossing")
+    assert missing.returncode == 2 and "no recording named like 'zebra crossing'" in missing.stderr
+
+
 def test_duckdb_file_serves_the_views_to_other_tools(processed):
     import duckdb
 

@@ -1,7 +1,7 @@
 """What every per-recording step shares: progress, failures that carry context, failure rows."""
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +31,7 @@ from whisper_pipeline.partitions import recordings_partitions
 from whisper_pipeline.resources.storage import PipelineStorage
 from whisper_pipeline.tags import (
     RETRY_ON_FAILURE_TAG,
+    SOURCE_NAME_TAG,
     TAG_HOST,
     TAG_PERCENT,
     TAG_PID,
@@ -93,8 +94,22 @@ def worker_tags() -> dict[str, str]:
     return tags
 
 
-def _sinks(context: AssetExecutionContext):
-    unsent_worker_tags = [worker_tags()]  # go with the step's first progress tags: one write
+def file_name_tag(run_tags: Mapping[str, str], storage: PipelineStorage, recording_id: str):
+    """The run's file-name tag when it has none yet (a run launched from the UI's Launchpad or
+    Materialize button): the Runs list shows which recording it is."""
+    if SOURCE_NAME_TAG in run_tags:
+        return {}
+    try:
+        return {SOURCE_NAME_TAG: storage.source_name(recording_id)[:200]}
+    except Exception:  # a tag is cosmetic: the registry being unreadable is reported elsewhere
+        return {}
+
+
+def _sinks(context: AssetExecutionContext, storage: PipelineStorage):
+    # go with the step's first progress tags: one write
+    unsent_worker_tags = [
+        {**worker_tags(), **file_name_tag(context.run.tags, storage, context.partition_key)}
+    ]
 
     def to_dagster_log(snapshot: ProgressSnapshot) -> None:
         if snapshot.updated_at - snapshot.started_at < 1.0 and not snapshot.segments:
@@ -253,7 +268,7 @@ def recording_step(
     """Run a step's body with a progress reporter; any exception becomes a Dagster Failure whose
     message names the step (and segments reached) and the problem, and a `failures` row.
     Steps through the audio (`duration_s` given: the model steps) free memory when they end."""
-    reporter = ProgressReporter(step, context.partition_key, duration_s, _sinks(context))
+    reporter = ProgressReporter(step, context.partition_key, duration_s, _sinks(context, storage))
     state = StepState(step=step, recording_id=context.partition_key, progress=reporter)
     # run tags: this step, and which process runs it; transcription counts segments from 0, so
     # a failure at any moment says how far it got ("0 segments" before the first window ends)

@@ -57,7 +57,7 @@ UNKNOWN_LANGUAGE = "unknown"
     kinds={"duckdb"},
     owners=ASSET_OWNERS,
     description="Every recording by its file name: processed or failed (in which step, why),"
-    " with a link to its partition pages. Open `recordings` under Metadata to find a recording.",
+    " with a link to its partition pages: see `index` under Metadata.",
 )
 def recording_index(context: AssetExecutionContext, storage: PipelineStorage) -> MaterializeResult:
     metadata = refresh_recording_index(storage)
