@@ -30,3 +30,4 @@ bench: setup
 	$(VENV)/bin/python -m bench.memory
 	$(VENV)/bin/python -m bench.diarization
 	$(VENV)/bin/python -m bench.models
+	$(VENV)/bin/python -m bench.threads

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
-from whisper_pipeline.lib.devices import cuda_devices, usable_cores
+from whisper_pipeline.lib.cpu_share import threads_per_process
+from whisper_pipeline.lib.devices import cuda_devices
 from whisper_pipeline.worker import WORKER_QUEUES
 
 STOP_GRACE_S = 30.0
@@ -60,7 +61,7 @@ def worker_environment(concurrency: int, env: dict[str, str] | None = None) -> d
     the user set it. Each taking every core oversubscribes them, which slows all of them."""
     env = dict(os.environ if env is None else env)
     if concurrency > 1 and not env.get("OMP_NUM_THREADS"):
-        env["OMP_NUM_THREADS"] = str(max(1, usable_cores() // concurrency))
+        env["OMP_NUM_THREADS"] = str(threads_per_process(concurrency))
     return env
 
 

@@ -310,3 +310,65 @@ def status_rows(home: Path) -> list[dict]:
         check=True,
     )
     return json.loads(result.stdout)
+
+
+def cli(home: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+    """`whisper-pipeline ARGS` on the home, as a user runs it (a subprocess)."""
+    command = [sys.executable, "-m", "whisper_pipeline.cli", *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=cli_env(home), timeout=600)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+# Debian's chromium, headless, with nothing reaching for the network (this machine has none)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def launch_chromium(playwright):
+    """Headless Chromium from Debian's package (Playwright downloads no browser here)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("chromium is not installed: run scripts/setup.sh (apt-get install chromium)")
+    return playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+
+
+def answers(url: str) -> bool:
+    """Whether a Dagster webserver answers at `url`."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/server_info", timeout=5):
+            return True
+    except OSError:
+        return False
+
+
+def start_ui(home: Path, cwd: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """`whisper-pipeline ui` on a free port, started from `cwd`, as a user starts it; waits
+    until it answers."""
+    port = free_port()
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "whisper_pipeline.cli", "ui", "--port", str(port)],
+            env=cli_env(home),
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: answers(url), 180, "the UI to answer")
+    except AssertionError:
+        kill_group(process)
+        raise
+    return process, url

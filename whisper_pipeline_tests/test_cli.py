@@ -13,23 +13,17 @@ import pytest
 
 from whisper_pipeline.tags import TAG_WORKER
 from whisper_pipeline_tests.conftest import (
+    cli,
     cli_env,
     env_for,
     graphql,
     kill_group,
+    launch_chromium,
     reexecute,
     start_webserver,
     start_worker,
     wait_for,
 )
-
-
-def cli(home, *args, check=False):
-    command = [sys.executable, "-m", "whisper_pipeline.cli", *args]
-    result = subprocess.run(command, capture_output=True, text=True, env=cli_env(home), timeout=600)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -287,13 +281,9 @@ def test_the_ui_in_a_real_browser(webserver, processed, tmp_path):
     a run's log with progress lines. Screenshots go to tmp (or docs/images with
     WHISPER_PIPELINE_SCREENSHOTS=docs/images)."""
     import os
-    import shutil
 
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.fail("chromium is not installed: run scripts/setup.sh (apt-get install chromium)")
     home, _ = processed
     shots = Path(os.environ.get("WHISPER_PIPELINE_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
@@ -305,17 +295,8 @@ def test_the_ui_in_a_real_browser(webserver, processed, tmp_path):
     )
     runs = json.loads(cli(home, "status", "--format", "json", check=True).stdout)
     run_id = next(r["run_id"] for r in runs if r["recording_id"] == partition)
-    args = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=args)
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
 
         def no_welcome_dialog() -> None:
@@ -570,33 +551,14 @@ def test_ui_starts_quietly_on_the_pipelines_instance(tmp_path):
     UI answers, on the pipeline's instance, without Dagster's "dagster.yaml ignored" warning."""
     import signal
     import time
-    import urllib.request
 
-    from whisper_pipeline_tests.conftest import REPO, free_port
+    from whisper_pipeline_tests.conftest import REPO, start_ui
 
     home = tmp_path / "home"
-    port = free_port()
     log = tmp_path / "ui.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "whisper_pipeline.cli", "ui", "--port", str(port)],
-            env=cli_env(home),
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process, url = start_ui(home, REPO, log)
     try:
-
-        def answers() -> bool:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
-                    return True
-            except OSError:
-                return False
-
-        wait_for(answers, 180, "the UI to answer")
-        data = graphql(f"http://127.0.0.1:{port}", "{ instance { info } }")
+        data = graphql(url, "{ instance { info } }")
         assert str(home / "dagster") in data["instance"]["info"]
         time.sleep(2)  # what dagster dev says while starting is in the log by now
     finally:
@@ -608,3 +570,26 @@ def test_ui_starts_quietly_on_the_pipelines_instance(tmp_path):
     text = log.read_text()
     assert "will not be used to configure Dagster" not in text, text
     assert "Found a dagster instance configuration" not in text, text
+
+
+def test_the_worker_runs_as_many_threads_as_the_cores_it_is_given(tmp_path, sample_call):
+    """A command limited to one core (taskset, as a container's cpuset would) runs its worker's
+    torch and CTranslate2 on one thread each; the steps' metadata say what the libraries got."""
+    from dagster import AssetKey
+
+    home = tmp_path / "home"
+    env = cli_env(home)
+    env.pop("OMP_NUM_THREADS", None)  # the worker decides from its affinity alone
+    command = ["taskset", "-c", "0", sys.executable, "-m", "whisper_pipeline.cli", "run"]
+    result = subprocess.run(
+        [*command, str(sample_call)], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    with instance_of(home) as instance:
+
+        def shown(asset: str) -> str:
+            records = instance.fetch_materializations(AssetKey(asset), limit=1).records
+            return records[0].asset_materialization.metadata["cpu_threads"].value
+
+        assert shown("transcript") == "ctranslate2 1, torch 1 of 1 core"
+        assert shown("diarization") == "torch 1 of 1 core"

@@ -12,9 +12,7 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,11 +20,13 @@ import yaml
 
 from whisper_pipeline import CODE_LOCATION
 from whisper_pipeline_tests.conftest import (
-    cli_env,
-    free_port,
+    answers,
+    cli,
     graphql,
     kill_group,
+    launch_chromium,
     reexecute,
+    start_ui,
     wait_for,
 )
 
@@ -65,14 +65,6 @@ query($selector: PipelineSelector!, $partition: String!) {
 """
 
 
-def cli(home: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "whisper_pipeline.cli", *args]
-    result = subprocess.run(command, capture_output=True, text=True, env=cli_env(home), timeout=600)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
 def descendants(pid: int) -> set[int]:
     """Every live process below `pid` (read from /proc)."""
     parents: dict[int, int] = {}
@@ -88,14 +80,6 @@ def descendants(pid: int) -> set[int]:
         frontier = {child for child, parent in parents.items() if parent in frontier} - found
         found |= frontier
     return found
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/server_info", timeout=5):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -119,20 +103,8 @@ def ui(tmp_path_factory, sample_call, bad_files, looped_speech):
     shutil.copyfile(looped_speech, inbox / "thanks loop.wav")
     cli(home, "run", str(inbox))
     elsewhere = tmp_path_factory.mktemp("elsewhere")  # no workspace.yaml here
-    port = free_port()
-    log = home / "ui.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "whisper_pipeline.cli", "ui", "--port", str(port)],
-            env=cli_env(home),
-            cwd=elsewhere,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    process, url = start_ui(home, elsewhere, home / "ui.log")
     try:
-        wait_for(lambda: answers(url), 180, "the UI to answer")
         yield home, url, process
     finally:
         if process.poll() is None:
@@ -301,9 +273,6 @@ def test_the_ui_in_a_real_browser(ui, tmp_path):
     Screenshots go to tmp (or docs/images with WHISPER_PIPELINE_SCREENSHOTS=docs/images)."""
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.fail("chromium is not installed: run scripts/setup.sh (apt-get install chromium)")
     home, url, _ = ui
     shots = Path(os.environ.get("WHISPER_PIPELINE_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
@@ -311,17 +280,8 @@ def test_the_ui_in_a_real_browser(ui, tmp_path):
     looped = partition_of(url, "thanks-loop-")
     cut = partition_of(url, "cut-short-")
     bad = partition_of(url, "notes-")
-    args = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=args)
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
 
         def shoot(name: str) -> None:

@@ -1,12 +1,13 @@
 """How many runs a command runs at a time, and how its pool processes share the cores."""
 
-from whisper_pipeline.lib.devices import cuda_devices, usable_cores
+from whisper_pipeline.lib.cpu_share import cores_allowed
+from whisper_pipeline.lib.devices import cuda_devices
 from whisper_pipeline.local_worker import default_concurrency, worker_environment
 
 
 def test_each_of_several_pool_processes_gets_its_share_of_the_cores():
     env = worker_environment(2, {"PATH": "/usr/bin"})
-    assert env == {"PATH": "/usr/bin", "OMP_NUM_THREADS": str(max(1, usable_cores() // 2))}
+    assert env == {"PATH": "/usr/bin", "OMP_NUM_THREADS": str(max(1, cores_allowed() // 2))}
 
 
 def test_one_pool_process_or_a_users_own_setting_is_left_alone():

@@ -19,6 +19,7 @@ from whisper_pipeline.assets.step import (
 )
 from whisper_pipeline.lib.audio import load_audio
 from whisper_pipeline.lib.channels import PER_CHANNEL
+from whisper_pipeline.lib.cpu_share import governor
 from whisper_pipeline.lib.records import Diarization, RecordingFacts
 from whisper_pipeline.lib.speaker_count import SpeakerCounts
 from whisper_pipeline.lib.warehouse import embedding_rows, turn_rows
@@ -113,6 +114,7 @@ def diarization(
                     round(audio_s / result.seconds, 1) if result.seconds else 0.0
                 ),
                 "model_cache": cache,
+                "cpu_threads": f"torch {governor().describe()}",
             },
             checks,
         )

@@ -21,6 +21,7 @@ from dagster import (
 
 from whisper_pipeline.adapters.dagster_internals import DagsterExecutionInterruptedError
 from whisper_pipeline.assets.checks import checks_view
+from whisper_pipeline.lib.cpu_share import governor
 from whisper_pipeline.lib.errors import PipelineError, StepFailure, interrupted_message
 from whisper_pipeline.lib.model_cache import MODEL_CACHE, describe_key, free_memory_logged
 from whisper_pipeline.lib.processes import this_process_tags, worker_name
@@ -273,6 +274,8 @@ def recording_step(
     # run tags: this step, and which process runs it; transcription counts segments from 0, so
     # a failure at any moment says how far it got ("0 segments" before the first window ends)
     reporter.update(segments=0 if state.segments is not None else None, force=True)
+    if duration_s is not None:  # a model step: its threads follow the free cores from here
+        governor().start()
     try:
         yield state
     except Failure:

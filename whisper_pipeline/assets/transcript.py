@@ -27,6 +27,7 @@ from whisper_pipeline.assets.step import (
 )
 from whisper_pipeline.lib.audio import CountedWindows, iter_windows
 from whisper_pipeline.lib.channels import PER_CHANNEL, gated
+from whisper_pipeline.lib.cpu_share import governor
 from whisper_pipeline.lib.display import clock, percent
 from whisper_pipeline.lib.exports import SubtitleStyle, about_recording, write_exports
 from whisper_pipeline.lib.language import english_only_warning, looks_like_wrong_language, summarize
@@ -134,6 +135,7 @@ def transcript(
             "words": MetadataValue.int(words),
             "model": result.model,
             "device": result.device,
+            "cpu_threads": f"ctranslate2 {asr.resolved_threads()}, torch {governor().describe()}",
             "word_timestamps": result.word_timestamps,
             "transcribe_time": clock(seconds) if seconds >= 60 else f"{seconds:.1f} s",
             # seconds of work per second of audio (under 1: faster than real time)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-
+from whisper_pipeline.lib.cpu_share import cores_allowed, threads_budget
 from whisper_pipeline.lib.errors import ConfigurationError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -46,19 +44,17 @@ def resolve_compute_type(compute_type: str, device: str) -> str:
 
 
 def resolve_threads(threads: int) -> int:
-    """0 means what this process may use: OMP_NUM_THREADS when set (the convention torch and
-    containers follow), else the cores it is allowed to run on. More threads than cores makes
-    CPU inference many times slower, not faster."""
+    """CTranslate2's threads: `threads` when set, else half this process's budget (at least
+    one). Its thread pool cannot shrink while it runs, and its threads spin at every barrier:
+    beside another busy process two threads on two cores made transcription of a 60 s call
+    take 46 s instead of 5.6; one thread takes 5.0 s quiet and 6.9 s beside that process, and
+    on this 2-core machine is no slower than two when alone (docs/models.md)."""
     if threads > 0:
         return threads
-    with contextlib.suppress(ValueError):
-        if int(os.environ.get("OMP_NUM_THREADS", "")) > 0:
-            return int(os.environ["OMP_NUM_THREADS"])
-    return usable_cores()
+    return max(1, threads_budget() // 2)
 
 
 def usable_cores() -> int:
-    """The cores this process may run on (a container's or taskset's share, not the host's)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
+    """The cores this process may use: its CPU affinity (taskset, a container's cpuset) capped
+    by its cgroup's CPU quota (lib/cpu_share.py), not the host's count."""
+    return cores_allowed()

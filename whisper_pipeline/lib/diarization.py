@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from whisper_pipeline.lib.audio import SAMPLE_RATE, load_audio
+from whisper_pipeline.lib.cpu_share import governor
 from whisper_pipeline.lib.records import Diarization, SpeakerTurn
 from whisper_pipeline.lib.speaker_count import CountSettings, SpeakerCounts, count_note
 from whisper_pipeline.lib.speaker_embedding import SpeakerEmbedder
@@ -136,6 +137,7 @@ def progress_hook(duration_s: float, on_progress: Callable[[float], None] | None
     shares = {"segmentation": (0.0, 0.4), "embeddings": (0.4, 0.6)}
 
     def hook(step_name, step_artifact, file=None, total=None, completed=None):
+        governor().tick()  # between batches: as many threads as there are free cores
         if on_progress is None or step_name not in shares or not total or completed is None:
             return
         start, width = shares[step_name]

@@ -26,6 +26,7 @@ from whisper_pipeline.adapters.whisperx_internals import (
     word_tokenizer,
 )
 from whisper_pipeline.lib.audio import SAMPLE_RATE, AudioWindow, frame_power
+from whisper_pipeline.lib.cpu_share import governor
 from whisper_pipeline.lib.language import (
     KEEP_PREVIOUS_BELOW,
     detect_language,
@@ -232,6 +233,7 @@ def is_silent(samples: np.ndarray) -> bool:
 
 def _report(on_progress: ProgressCallback | None, position_s: float, segments: int) -> None:
     """Call the progress callback; a callback that raises is logged, never fails the work."""
+    governor().tick()  # between windows: as many threads as there are free cores
     if on_progress is None:
         return
     try:

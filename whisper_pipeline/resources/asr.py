@@ -47,7 +47,7 @@ class WhisperASR(CachedModelResource):
     )
     cpu_threads: int = Field(
         default=0,
-        description="CTranslate2 CPU threads; 0 uses OMP_NUM_THREADS when set, else every core.",
+        description="CTranslate2 CPU threads; 0 = half the worker's cores (OMP_NUM_THREADS when set, else the cores it may use), at least one.",
     )
     vad_onset: float = Field(default=0.5, description="Voice activity onset threshold (0-1).")
     vad_offset: float = Field(default=0.363, description="Voice activity offset threshold (0-1).")
@@ -90,6 +90,10 @@ class WhisperASR(CachedModelResource):
             return str(candidate.resolve())
         return self.model
 
+    def resolved_threads(self) -> int:
+        """CTranslate2's CPU threads for this resource (lib/devices.py resolve_threads)."""
+        return resolve_threads(self.cpu_threads)
+
     def model_label(self) -> str:
         bundled = bundled_name(self.model)
         return f"{bundled} (bundled)" if bundled else self.model
@@ -102,7 +106,7 @@ class WhisperASR(CachedModelResource):
             device,
             resolve_compute_type(self.compute_type, device),
             self.language,
-            resolve_threads(self.cpu_threads),
+            self.resolved_threads(),
             self.vad_onset,
             self.vad_offset,
             self.vad_step_s,
