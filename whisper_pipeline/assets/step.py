@@ -252,6 +252,9 @@ def _do_not_retry(context: AssetExecutionContext, error: PipelineError) -> None:
 class RecordingFailed(Failure):
     """A recording's step failed; the description says which, why and for which file."""
 
+    def __reduce__(self):  # pickled as the Failure it is (its module is renamed below)
+        return (Failure, (self.description, self.metadata))
+
 
 # Python prints an exception as `module.Class: message` unless its module is builtins: the
 # run page then reads "RecordingFailed: Step recording_metadata failed: ...", not
