@@ -170,6 +170,7 @@ def test_runs_events_and_partitions_live_in_postgres(database, processed):
         "speaker_transcript": 1,
         "recording_analytics": 1,
         "daily_totals": 1,  # refreshed by `run` itself
+        "recording_index": 1,  # likewise
     }
 
 

@@ -237,7 +237,8 @@ def _report(on_progress: ProgressCallback | None, position_s: float, segments: i
     if on_progress is None:
         return
     try:
-        on_progress(position_s, segments)
+        # to the millisecond: a window's last segment and the audio's end may differ by 1e-14
+        on_progress(round(position_s, 3), segments)
     except Exception:
         log.warning("progress callback failed (ignored)", exc_info=True)
 
