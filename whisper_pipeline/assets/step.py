@@ -218,25 +218,24 @@ def _show_on_partition(
             metadata={"status": "failed", "why": f"{message} (file {source})", **common},
         )
     ]
-    events += [
-        AssetObservation(
-            asset_key=key,
-            partition=state.recording_id,
-            description=f"not made: step {state.step} failed",
-            metadata={
-                "status": "not made",
-                "why": f"not made: {message} (file {source})",
-                **common,
-            },
-        )
-        for key in _kept_from_being_made(context)
-    ]
-    for event in events:
-        try:
+    try:  # showing the failure must never hide it: the step's own error goes on regardless
+        events += [
+            AssetObservation(
+                asset_key=key,
+                partition=state.recording_id,
+                description=f"not made: step {state.step} failed",
+                metadata={
+                    "status": "not made",
+                    "why": f"not made: {message} (file {source})",
+                    **common,
+                },
+            )
+            for key in _kept_from_being_made(context)
+        ]
+        for event in events:
             context.log_event(event)
-        except Exception:
-            context.log.exception("could not show the failure of %s on its partition", state.step)
-            return
+    except Exception:
+        context.log.exception("could not show the failure of %s on its partition", state.step)
 
 
 def _do_not_retry(context: AssetExecutionContext, error: PipelineError) -> None:

@@ -60,14 +60,14 @@ def run_until_stopped(command: list[str], cwd: Path) -> int:
     import signal
     import subprocess
 
+    from whisper_pipeline.local_worker import die_with_parent
+
     stop_requested: list[int] = []
 
     def request_stop(signum: int, _frame: object) -> None:
         stop_requested.append(signum)
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    from whisper_pipeline.local_worker import die_with_parent
-
     # its own session: the terminal's Ctrl+C reaches this process, which stops it in order; and
     # it is told to stop when this process dies, even by SIGKILL
     process = subprocess.Popen(command, cwd=cwd, start_new_session=True, preexec_fn=die_with_parent)
@@ -94,7 +94,6 @@ def run_until_stopped(command: list[str], cwd: Path) -> int:
 
 def _kill_leftovers(group: int) -> None:
     """Whatever dagster dev started and left behind (a code server that missed its shutdown)."""
-    import contextlib
     import signal
 
     with contextlib.suppress(ProcessLookupError, PermissionError):
