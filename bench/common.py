@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from whisper_pipeline.lib.processes import descendants
 from whisper_pipeline.samples import pyannote_sample_dir
 
 BARE_WHISPERX = """
@@ -42,24 +43,6 @@ class Measured:
     tree_peak_mb: float = 0.0  # the whole tree (command, worker, its pool) at its peak
 
 
-def _descendants(pid: int) -> list[int]:
-    """`pid` and every process below it (from each process's parent in /proc/N/stat)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int(
-                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
-                )
-            except (OSError, IndexError, ValueError):
-                continue
-    found, frontier = [pid], [pid]
-    while frontier:
-        frontier = [child for child, parent in parents.items() if parent in frontier]
-        found += frontier
-    return found
-
-
 def _rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -84,7 +67,7 @@ class TreeSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.done.wait(0.1):
-            sizes = [_rss_mb(pid) for pid in _descendants(self.pid)]
+            sizes = [_rss_mb(pid) for pid in {self.pid, *descendants(self.pid)}]
             self.largest_mb = max(self.largest_mb, max(sizes, default=0.0))
             self.tree_mb = max(self.tree_mb, sum(sizes))
 

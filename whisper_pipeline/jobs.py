@@ -90,7 +90,7 @@ def rename_speaker_op(
         context.log.info(f"{renamed.recording_id}: {renamed.old} is now {renamed.new}")
         # every partition page that shows speakers shows the new names (and stays in sync)
         yield from renamed_materializations(context.instance, renamed)
-        storage.warehouse.refresh_database()
+    storage.warehouse.refresh_database()
     yield Output(None)
 
 

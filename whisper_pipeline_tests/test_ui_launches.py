@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from whisper_pipeline import CODE_LOCATION
+from whisper_pipeline.lib.processes import descendants
 from whisper_pipeline_tests.conftest import (
     answers,
     cli,
@@ -63,23 +64,6 @@ query($selector: PipelineSelector!, $partition: String!) {
   }
 }
 """
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below `pid` (read from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
 
 
 @pytest.fixture(scope="module")

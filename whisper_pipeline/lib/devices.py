@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from whisper_pipeline.lib.cpu_share import cores_allowed, threads_budget
+from whisper_pipeline.lib.cpu_share import threads_budget
 from whisper_pipeline.lib.errors import ConfigurationError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -52,9 +52,3 @@ def resolve_threads(threads: int) -> int:
     if threads > 0:
         return threads
     return max(1, threads_budget() // 2)
-
-
-def usable_cores() -> int:
-    """The cores this process may use: its CPU affinity (taskset, a container's cpuset) capped
-    by its cgroup's CPU quota (lib/cpu_share.py), not the host's count."""
-    return cores_allowed()
