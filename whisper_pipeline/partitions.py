@@ -2,6 +2,7 @@
 
 from dagster import DynamicPartitionsDefinition
 
+from whisper_pipeline.lib.display import label
 from whisper_pipeline.lib.registry import RegisteredRecording
 from whisper_pipeline.tags import PARTITION_TAG, SOURCE_NAME_TAG
 
@@ -13,4 +14,4 @@ recordings_partitions = DynamicPartitionsDefinition(name=RECORDINGS_PARTITION)
 
 def recording_run_tags(entry: RegisteredRecording) -> dict[str, str]:
     """The tags of a recording's run: its partition, and the file name people recognise."""
-    return {PARTITION_TAG: entry.recording_id, SOURCE_NAME_TAG: entry.source_name[:200]}
+    return {PARTITION_TAG: entry.recording_id, SOURCE_NAME_TAG: label(entry.source_name)[:200]}

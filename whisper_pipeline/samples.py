@@ -618,3 +618,43 @@ def write_conversations(
         (folder / f"{name}.rttm").write_text(to_rttm(name, _mix_turns(pieces, path)))
         written.append(path)
     return written
+
+
+# Sounds that are not speech, each a sox `synth` (after "-n <format> FILE"), held out from
+# the ones the no-speech thresholds were chosen on (lib/quality.py): other pitches, lengths
+# and mixes. Whisper invents words on such audio ("you", "Thank you.", "Whoo!").
+NON_SPEECH: dict[str, list[str]] = {
+    "tone 0.3s": ["synth", "0.3", "sine", "523"],
+    "tone 1.7s square": ["synth", "1.7", "square", "1200", "vol", "0.3"],
+    "tone 4s sawtooth": ["synth", "4", "sawtooth", "220", "vol", "0.4"],
+    "beep 0.5s": ["synth", "0.5", "sine", "660"],
+    "beeps": ["synth", "0.15", "sine", "1500", "pad", "0", "0.45", "repeat", "5"],
+    "clicks": ["synth", "3", "square", "3", "vol", "0.4"],
+    "hum": ["synth", "5", "sine", "50", "sine", "100", "sine", "150", "remix", "1-3"],
+    "music arpeggio": [
+        *("synth", "0.7", "pluck", "D4", ":", "synth", "0.7", "pluck", "F#4"),
+        *(":", "synth", "0.7", "pluck", "A4", ":", "synth", "1.4", "pluck", "D5"),
+    ],
+    "music chord tremolo": [
+        *("synth", "5", "triangle", "196", "triangle", "246.9", "triangle", "293.7"),
+        *("remix", "1-3", "tremolo", "3", "60"),
+    ],
+    "white noise": ["synth", "2.3", "whitenoise", "vol", "0.2"],
+    "pink noise": ["synth", "6", "pinknoise", "vol", "0.4"],
+    "brown noise 1s": ["synth", "1", "brownnoise", "vol", "0.6"],
+    "noise floor": ["synth", "3", "whitenoise", "vol", "0.001"],
+    "silence 0.1s": ["trim", "0", "0.1"],
+    "silence 0.5s": ["trim", "0", "0.5"],
+    "silence 7.3s": ["trim", "0", "7.3"],
+}
+
+
+def write_non_speech_set(folder: Path) -> list[Path]:
+    """NON_SPEECH as 16 kHz wav files in `folder`: no word should come of any of them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, effects in NON_SPEECH.items():
+        path = folder / f"{name}.wav"
+        subprocess.run([_tool("sox"), "-n", *WAV_16K_MONO, str(path), *effects], check=True)
+        paths.append(path)
+    return paths

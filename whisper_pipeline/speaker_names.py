@@ -169,7 +169,7 @@ def rename_speaker(
         transcript.language,
         segments,
         diarization.turns,
-        about_recording(transcript, storage.source_name(recording_id)),
+        about_recording(transcript, storage.shown_name(recording_id)),
         style,
     )
     outputs.save("speaker_transcript", recording_id, segments)  # a later re-run keeps the name

@@ -7,6 +7,7 @@ import time
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
 
 from whisper_pipeline.jobs import PROCESS_RECORDING
+from whisper_pipeline.lib.display import label
 from whisper_pipeline.lib.errors import interrupted_message
 from whisper_pipeline.lib.progress import format_duration
 from whisper_pipeline.lib.recording_id import slugify
@@ -168,6 +169,6 @@ def format_table(rows: list[dict]) -> str:
         lines.append(
             f"{(row['recording_id'] or '-')[:36]:<36} {row['status'][:9]:<9} {(row['step'] or '-')[:19]:<19}"
             f" {percent:>5} {segments:>5} {format_duration(row['step_elapsed_s']) if row['step_elapsed_s'] is not None else '-':>8}"
-            f" {format_duration(row['eta_s']) if row['eta_s'] is not None else '-':>7}  {row['error'] or ''}"
+            f" {format_duration(row['eta_s']) if row['eta_s'] is not None else '-':>7}  {label(row['error'] or '')}"
         )
     return "\n".join(lines)

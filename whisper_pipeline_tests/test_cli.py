@@ -432,7 +432,12 @@ def test_two_concurrent_commands_over_the_same_files_process_each_once(tmp_path,
         for _ in range(2)
     ]
     outputs = [process.communicate(timeout=600) for process in both]
-    assert [process.returncode for process in both] == [0, 0], outputs
+    # a command that launched a run exits 0; one that found both claimed has nothing to do: 2
+    launched_any = [": run " in out for out, _ in outputs]
+    assert [p.returncode for p in both] == [0 if any_ else 2 for any_ in launched_any], outputs
+    assert any(launched_any)
+    for (_out, err), any_ in zip(outputs, launched_any, strict=True):
+        assert ("nothing to do: " in err) is not any_, err
     said = "".join(out for out, _ in outputs)
     assert said.count("already being processed by run") + said.count("already processed") == 2
     rows = json.loads(cli(home, "status", "--format", "json", check=True).stdout)
@@ -593,3 +598,57 @@ def test_the_worker_runs_as_many_threads_as_the_cores_it_is_given(tmp_path, samp
 
         assert shown("transcript") == "ctranslate2 1, torch 1 of 1 core"
         assert shown("diarization") == "torch 1 of 1 core"
+
+
+# Names that try to forge a finished line, clear the terminal, recolour it and reverse what
+# follows: every place a person reads a name shows it escaped (lib/display.label).
+FORGED_GOOD = "call\n[2∕2] payroll.wav: done (forged)\r\x1b[31mred\u202ekcab.wav"
+FORGED_BAD = "notes\n[1/1] fine.wav: done\x1b[2J.wav"
+RAW_CONTROLS = ("\r", "\x1b", "\u202e")
+
+
+def test_file_names_are_labels_never_control(tmp_path, sample_call, bad_files):
+    from dagster import AssetKey, DagsterEventType, EventRecordsFilter
+
+    from whisper_pipeline.lib.display import label
+
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    subprocess.run(
+        ["sox", str(sample_call), str(folder / FORGED_GOOD), "trim", "0", "6"], check=True
+    )
+    shutil.copyfile(bad_files["text"], folder / FORGED_BAD)
+    home = tmp_path / "home"
+    run = cli(home, "run", str(folder))
+    status = cli(home, "status", check=True)
+    assert run.returncode == 1, run.stderr
+    shown = {"run": run.stdout + run.stderr, "status": status.stdout}
+    for command, text in shown.items():
+        assert not [c for c in RAW_CONTROLS if c in text], (command, text)
+        lines = text.splitlines()
+        forged = [
+            line for line in lines if line.lstrip().startswith(("[2∕2] payroll", "[1/1] fine"))
+        ]
+        assert forged == [], (command, text)
+    assert label(FORGED_BAD) in run.stderr  # in the failures list, escaped
+    assert label(FORGED_BAD) in status.stdout  # in "recent failures"
+    assert label(FORGED_GOOD) in run.stdout  # the launch line and the finished line
+    rows = json.loads(cli(home, "status", "--format", "json", check=True).stdout)
+    assert {row["source_name"] for row in rows} == {label(FORGED_GOOD), label(FORGED_BAD)}
+    # the exports' headers, and the file as the UI's partition pages show it
+    (document,) = (home / "outputs").glob("*/transcript.json")
+    assert json.loads(document.read_text())["source"] == label(FORGED_GOOD)
+    with instance_of(home) as instance:
+        records = instance.get_event_records(
+            EventRecordsFilter(DagsterEventType.ASSET_MATERIALIZATION, AssetKey("transcript"))
+        )
+        files = {r.asset_materialization.metadata["file"].value for r in records}
+    assert files == {label(FORGED_GOOD)}
+    # the warehouse keeps the name as it is: it is data, and queries can match it
+    sql = "SELECT source_name FROM recording_files ORDER BY source_name"
+    names = [
+        r["source_name"] for r in json.loads(cli(home, "query", "--format", "json", sql).stdout)
+    ]
+    assert names == sorted([FORGED_GOOD, FORGED_BAD])
+    table = cli(home, "query", sql, check=True).stdout
+    assert not [c for c in RAW_CONTROLS if c in table] and label(FORGED_BAD) in table

@@ -9,6 +9,7 @@ import pytest
 
 from whisper_pipeline.lib.audio import iter_windows, probe
 from whisper_pipeline.lib.transcription import split_sentences, transcribe_windows
+from whisper_pipeline.samples import write_non_speech_set
 
 
 def normalise(text: str) -> str:
@@ -16,12 +17,19 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-def transcribe(asr, path, window_s=300.0, on_progress=None):
+def transcribe(asr, path, window_s=300.0, on_progress=None, keep_non_speech=False):
     with asr.borrow() as whisper:
         duration = probe(path).duration_s
         results = list(
             transcribe_windows(
-                whisper.model, iter_windows(path, window_s), duration, None, 8, None, on_progress
+                whisper.model,
+                iter_windows(path, window_s),
+                duration,
+                None,
+                8,
+                None,
+                on_progress,
+                keep_non_speech=keep_non_speech,
             )
         )
     return results[-1].language if results else None, [s for w in results for s in w.segments]
@@ -153,3 +161,23 @@ def test_a_chunk_that_loops_is_decoded_again_with_temperature_fallback(asr, tmp_
     hypothesis = " ".join(s.text for s in segments)
     assert jiwer.wer(normalise(reference), normalise(hypothesis)) < 0.8
     assert segments[-1].end_s > 75.0  # the text reaches the end of the meeting
+
+
+def test_no_words_come_of_non_speech_and_speech_keeps_its_words(
+    asr, tmp_path, sample_call, sample_call_reference_text
+):
+    """The held-out set of tones, beeps, clicks, hum, music, noise and silences: Whisper
+    invents words on some of them ("you", "We'll see you soon!"), which are dropped by their
+    no-speech probability; the real call's words are the same with and without the drop."""
+    sounds = write_non_speech_set(tmp_path / "non-speech")
+    kept = {
+        p.stem: " ".join(s.text for s in transcribe(asr, p, keep_non_speech=True)[1])
+        for p in sounds
+    }
+    assert any(text.strip() for text in kept.values())  # the set does make Whisper invent
+    dropped = {p.stem: [s.text for s in transcribe(asr, p)[1]] for p in sounds}
+    assert {name: said for name, said in dropped.items() if said} == {}
+    before = " ".join(s.text for s in transcribe(asr, sample_call, keep_non_speech=True)[1])
+    after = " ".join(s.text for s in transcribe(asr, sample_call)[1])
+    reference = normalise(sample_call_reference_text)
+    assert jiwer.wer(reference, normalise(after)) <= jiwer.wer(reference, normalise(before))

@@ -7,6 +7,8 @@
   outputs of a window's batches are kept for word timestamps (nothing encoded twice);
 - faster-whisper's word alignment: its Tokenizer, `find_alignment`, `merge_punctuations`, and
   whisperx's log-mel features and 30 s chunk length;
+- CTranslate2's `generate(return_no_speech_prob=True)`: Whisper's no-speech probability of a
+  chunk, which whisperx's batched decoding does not return;
 - whisperx's bundled pyannote segmentation checkpoint (the offline diarization reuses it)."""
 
 from __future__ import annotations
@@ -135,6 +137,19 @@ def encode_pieces(whisper_model: Any, pieces: Sequence[np.ndarray]) -> Any:
         for piece in pieces
     ]
     return whisper_model.encode(np.stack(features))
+
+
+def no_speech_probabilities(whisper_model: Any, tokenizer: Any, encoder_output: Any) -> list[float]:
+    """Whisper's probability of its no-speech token after the start of transcript, per item of
+    the encoder output (one decoding step, as faster-whisper computes it for its segments)."""
+    size = int(encoder_output.shape[0])
+    if size == 0:
+        return []
+    prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+    results = whisper_model.model.generate(
+        encoder_output, [prompt] * size, max_length=len(prompt) + 1, return_no_speech_prob=True
+    )
+    return [float(result.no_speech_prob) for result in results]
 
 
 def align_words(

@@ -105,7 +105,7 @@ def recording_analytics(
                 }
             ],
         )
-        checks = analytics_checks(stats, speaker_transcript)
+        checks = analytics_checks(stats, speaker_transcript, diarization.turns)
         record_checks(storage, step.recording_id, "recording_analytics", checks, context.run.run_id)
         warehouse.refresh_database()
         return hand_on(

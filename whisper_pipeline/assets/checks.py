@@ -26,7 +26,8 @@ from whisper_pipeline.lib.quality import (
     speech_without_words,
     totals_that_do_not_add_up,
 )
-from whisper_pipeline.lib.records import Diarization, Segment, Transcript
+from whisper_pipeline.lib.records import Diarization, Segment, SpeakerTurn, Transcript
+from whisper_pipeline.lib.timeline import outside_the_audio
 from whisper_pipeline.partitions import recordings_partitions
 from whisper_pipeline.resources.storage import PipelineStorage
 
@@ -71,7 +72,7 @@ TOTALS_ADD_UP = per_recording_check(
     "totals_add_up",
     "recording_analytics",
     description="Talk shares add up to 1, speakers' words to the transcript's, no speech"
-    " longer than the audio.",
+    " longer than the audio, every turn, segment and word inside the audio (10 ms tolerance).",
 )
 SPEAKER_COUNT_WITHIN_LIMIT = per_recording_check(
     "speaker_count_within_limit",
@@ -208,8 +209,12 @@ def speaker_transcript_checks(
     return [coverage, speakers]
 
 
-def analytics_checks(stats: RecordingStats, segments: Sequence[Segment]) -> list[AssetCheckResult]:
-    problems = totals_that_do_not_add_up(stats, segments)
+def analytics_checks(
+    stats: RecordingStats, segments: Sequence[Segment], turns: Sequence[SpeakerTurn]
+) -> list[AssetCheckResult]:
+    problems = totals_that_do_not_add_up(stats, segments) + outside_the_audio(
+        stats.duration_s, turns, segments
+    )
     return [
         _result(
             TOTALS_ADD_UP,

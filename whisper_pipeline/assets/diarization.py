@@ -1,6 +1,8 @@
 """Step 3: who spoke when (speaker turns), a voice vector per speaker, and names for the
 voices the voices folder knows; or a clear note that diarization was switched off."""
 
+from dataclasses import replace
+
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
@@ -17,11 +19,12 @@ from whisper_pipeline.assets.step import (
     recording_step,
     source_file,
 )
-from whisper_pipeline.lib.audio import load_audio
+from whisper_pipeline.lib.audio import SAMPLE_RATE, load_audio
 from whisper_pipeline.lib.channels import PER_CHANNEL
 from whisper_pipeline.lib.cpu_share import governor
 from whisper_pipeline.lib.records import Diarization, RecordingFacts
 from whisper_pipeline.lib.speaker_count import SpeakerCounts
+from whisper_pipeline.lib.timeline import clip_turns
 from whisper_pipeline.lib.warehouse import embedding_rows, turn_rows
 from whisper_pipeline.resources.diarization import DISABLED, SpeakerDiarizer
 from whisper_pipeline.resources.storage import PipelineStorage
@@ -65,6 +68,7 @@ def diarization(
     facts: RecordingFacts = handed_over(context, storage, recording_metadata)
     with recording_step(context, storage, "diarization", facts.duration_s) as step:
         cache = "not used"
+        duration_s = facts.duration_s  # or less, when less decodes (a truncated file)
         if diarizer.resolved_backend() == "none":
             result = Diarization(backend="none", skipped_reason=DISABLED)
         else:
@@ -74,12 +78,15 @@ def diarization(
                 if facts.channel_layout == PER_CHANNEL:  # a call recorded per side
                     result = diarizer.diarize_by_channel(loaded.model, facts)
                 else:
+                    audio = load_audio(path)
                     result = diarizer.diarize(
                         loaded.model,
-                        load_audio(path),
+                        audio,
                         counts,
                         on_progress=lambda at: step.progress.update(at),
                     )
+                    duration_s = min(duration_s, len(audio) / SAMPLE_RATE)
+            result = replace(result, turns=clip_turns(result.turns, duration_s))
             cache = "hit" if loaded.cache_hit else f"miss (loaded in {loaded.load_seconds:.1f}s)"
         storage.warehouse.write(
             "speaker_turns", step.recording_id, turn_rows(step.recording_id, result)

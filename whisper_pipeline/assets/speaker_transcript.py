@@ -73,7 +73,7 @@ def speaker_transcript(
             transcript.language,
             segments,
             diarization.turns,
-            about_recording(transcript, storage.source_name(step.recording_id)),
+            about_recording(transcript, storage.shown_name(step.recording_id)),
             subtitles.style(),
         )
         metadata = transcript_view(

@@ -101,7 +101,7 @@ def file_name_tag(run_tags: Mapping[str, str], storage: PipelineStorage, recordi
     if SOURCE_NAME_TAG in run_tags:
         return {}
     try:
-        return {SOURCE_NAME_TAG: storage.source_name(recording_id)[:200]}
+        return {SOURCE_NAME_TAG: storage.shown_name(recording_id)[:200]}
     except Exception:  # a tag is cosmetic: the registry being unreadable is reported elsewhere
         return {}
 
@@ -201,7 +201,7 @@ def _show_on_partition(
     by the open-source event log): an observation whose `why` names the step, the cause and
     the file, and links the run."""
     try:
-        source = storage.source_name(state.recording_id)
+        source = storage.shown_name(state.recording_id)
     except Exception:  # the registry itself is unreadable: the id still says which recording
         source = state.recording_id
     common = {
@@ -345,7 +345,7 @@ def hand_on(
     the recording's file name) and the results of the asset's checks."""
     storage.step_outputs.save(context.asset_key.to_user_string(), context.partition_key, value)
     # the file name first on every partition page: people know their recordings by it
-    shown = {"file": storage.source_name(context.partition_key), **metadata}
+    shown = {"file": storage.shown_name(context.partition_key), **metadata}
     if checks:
         shown["checks"] = checks_view(checks)
     return MaterializeResult(metadata=shown, check_results=list(checks))

@@ -33,6 +33,7 @@ from whisper_pipeline.lib.exports import SubtitleStyle, about_recording, write_e
 from whisper_pipeline.lib.language import english_only_warning, looks_like_wrong_language, summarize
 from whisper_pipeline.lib.quality import truncated_by
 from whisper_pipeline.lib.records import RecordingFacts, Segment, Transcript
+from whisper_pipeline.lib.timeline import clip_segments
 from whisper_pipeline.lib.transcription import transcribe_windows
 from whisper_pipeline.lib.warehouse import segment_rows, word_rows
 from whisper_pipeline.resources.alignment import WordAlignment
@@ -68,7 +69,7 @@ def transcript(
                 context.log.warning("%s; using Whisper's own word timestamps", alignment_problem)
             started = time.monotonic()
             probabilities: dict[str, list[float]] = defaultdict(list)
-            redecoded = recovered = 0
+            redecoded = recovered = non_speech = 0
             # a call recorded one voice per channel is transcribed channel by channel: speech
             # over speech stays two clear streams instead of one garbled mix
             channels = (0, 1) if facts.channel_layout == PER_CHANNEL else (None,)
@@ -85,6 +86,7 @@ def transcript(
                     asr.language,
                     asr.batch_size,
                     aligner,
+                    keep_non_speech=asr.keep_non_speech,
                     on_progress=_share_of(
                         step.progress.update, index, len(channels), facts.duration_s, len(segments)
                     ),
@@ -94,6 +96,7 @@ def transcript(
                     segments.extend(replace(s, channel=channel) for s in window.segments)
                     redecoded += window.redecoded
                     recovered += window.recovered
+                    non_speech += window.non_speech
             segments.sort(key=lambda segment: (segment.start_s, segment.end_s))
             decoded = counted[0]
             seconds = time.monotonic() - started
@@ -110,7 +113,7 @@ def transcript(
         result = Transcript(
             language=asr.language or summary.language,
             duration_s=duration_s,
-            segments=tuple(segments),
+            segments=clip_segments(segments, duration_s),
             model=asr.model_label(),
             device=asr.resolved_device(),
             word_timestamps=f"alignment:{alignment.model}" if aligner else "whisper",
@@ -149,6 +152,8 @@ def transcript(
             metadata["loops_redecoded"] = MetadataValue.int(redecoded)
         if recovered:
             metadata["speech_recovered"] = MetadataValue.int(recovered)
+        if non_speech:
+            metadata["non_speech_dropped"] = MetadataValue.int(non_speech)
         if result.languages:
             metadata["languages"] = result.languages
         if note:
@@ -214,7 +219,7 @@ def _store(
         result.language,
         result.segments,
         (),
-        about_recording(result, storage.source_name(recording_id)),
+        about_recording(result, storage.shown_name(recording_id)),
         style,
     )
 

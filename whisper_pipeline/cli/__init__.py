@@ -12,15 +12,13 @@ from collections.abc import Sequence
 import click
 
 from whisper_pipeline import home
-from whisper_pipeline.cli.common import Options
+from whisper_pipeline.cli.common import INTERRUPTED, Options
 from whisper_pipeline.cli.evaluation import evaluate_command, samples_command
 from whisper_pipeline.cli.results import query_command, search_command
 from whisper_pipeline.cli.run import run_command
 from whisper_pipeline.cli.services import ui_command, with_instance_command, worker_command
 from whisper_pipeline.cli.speakers import speakers_group
 from whisper_pipeline.cli.status import status_command
-
-INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl+C
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
     from whisper_pipeline.resources.storage import PipelineStorage
 
+INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl+C
+
 
 @dataclass(frozen=True)
 class Options:

@@ -3,59 +3,133 @@
 from __future__ import annotations
 
 import json
-import sys
+import signal
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from whisper_pipeline.cli.common import Options, open_storage, pass_options
+from whisper_pipeline.cli.common import INTERRUPTED, Options, open_storage, pass_options
+from whisper_pipeline.lib.display import label
+from whisper_pipeline.lib.query_sandbox import (
+    REFUSED,
+    Outcome,
+    QueryLimits,
+    Terminated,
+    TimeLimit,
+    is_refusal,
+    refusal,
+    run_isolated,
+    scratch_folder,
+)
+
+if TYPE_CHECKING:
+    from whisper_pipeline.lib.warehouse import Warehouse
 
 
 @click.command("query")
 @click.argument("sql")
 @click.option("--format", "output", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0.1),
+    default=QueryLimits.timeout_s,
+    show_default=True,
+    envvar="WHISPER_PIPELINE_QUERY_TIMEOUT",
+    help="Seconds a query may run.",
+)
+@click.option(
+    "--memory-limit",
+    default=QueryLimits.memory,
+    show_default=True,
+    envvar="WHISPER_PIPELINE_QUERY_MEMORY",
+    help="Memory a query may use (DuckDB sizes: 500MB, 2GB).",
+)
+@click.option(
+    "--spill-limit",
+    default=QueryLimits.spill,
+    show_default=True,
+    envvar="WHISPER_PIPELINE_QUERY_SPILL",
+    help="Disk a query may spill to, in its scratch folder under the home's tmp/.",
+)
 @pass_options
-def query_command(options: Options, sql: str, output: str) -> int:
-    """Read-only SQL on the warehouse views."""
+def query_command(
+    options: Options, sql: str, output: str, timeout_s: float, memory_limit: str, spill_limit: str
+) -> int:
+    """Read-only SQL on the warehouse views, within time, memory and spill limits."""
+    storage = open_storage(options.pipeline_home)
+    warehouse = storage.warehouse
+    warehouse.refresh_database()  # the database file people open: rebuilt if damaged
+    limits = QueryLimits(timeout_s, memory_limit, spill_limit)
+    with scratch_folder(warehouse.scratch_root) as scratch:
+        try:
+            outcome = run_isolated(
+                partial(run_query, warehouse, sql, output, limits, scratch), scratch, timeout_s
+            )
+        except KeyboardInterrupt:
+            click.echo("query interrupted (Ctrl+C)", err=True)
+            return INTERRUPTED
+        except Terminated:
+            click.echo("query stopped (SIGTERM)", err=True)
+            return 128 + signal.SIGTERM
+    if outcome.out:
+        click.echo(outcome.out, nl=False)
+    if outcome.err:
+        click.echo(outcome.err, err=True)
+    return outcome.code
+
+
+def run_query(
+    warehouse: Warehouse, sql: str, output: str, limits: QueryLimits, scratch: Path
+) -> Outcome:
+    """The statement and its rows formatted; the command runs it in its own process
+    (run_isolated)."""
     import duckdb
 
-    from whisper_pipeline.lib.query_sandbox import is_refusal
-
-    storage = open_storage(options.pipeline_home)
-    storage.warehouse.refresh_database()  # the database file people open: rebuilt if damaged
-    with storage.warehouse.query_connection() as connection:
+    with warehouse.query_connection(limits=limits, scratch=scratch) as connection:
         try:
-            relation = connection.sql(sql)
-            frame = relation.df() if relation is not None else None
+            with TimeLimit(connection, limits.timeout_s) as limit:
+                relation = connection.sql(sql)
+                frame = relation.df() if relation is not None else None
+        except duckdb.InterruptException:
+            if not limit.reached:
+                return Outcome(INTERRUPTED, err="query interrupted")
+            return Outcome(
+                2,
+                err=f"query stopped: it ran past the time limit of {limits.timeout_s:g} s"
+                " (--timeout)",
+            )
+        except duckdb.OutOfMemoryException as error:
+            return Outcome(
+                2,
+                err=f"query stopped: {_first_line(error)} (--memory-limit {limits.memory},"
+                f" --spill-limit {limits.spill})",
+            )
         except duckdb.Error as error:
             if is_refusal(error):
-                click.echo(
-                    "query refused: `query` reads the warehouse views and nothing else; it"
-                    f" writes no file and reads none outside the warehouse ({_first_line(error)})",
-                    err=True,
-                )
-            else:
-                click.echo(f"query failed: {error}", err=True)
-            return 2
-        if frame is None:
-            return 0
+                return Outcome(2, err=refusal(_first_line(error)))
+            return Outcome(2, err=f"query failed: {error}")
+    if frame is None:
+        return Outcome(0)
     if output == "csv":
-        frame.to_csv(sys.stdout, index=False)
-    elif output == "json":
-        click.echo(frame.to_json(orient="records", date_format="iso", force_ascii=False))
-    else:
-        import pandas as pd
+        return Outcome(0, out=frame.to_csv(index=False))
+    if output == "json":
+        return Outcome(
+            0, out=frame.to_json(orient="records", date_format="iso", force_ascii=False) + "\n"
+        )
+    import pandas as pd
 
-        with pd.option_context(
-            "display.max_rows", 500, "display.max_columns", 50, "display.width", 200
-        ):
-            click.echo(frame.to_string(index=False) if len(frame) else "(no rows)")
-    return 0
+    with pd.option_context(
+        "display.max_rows", 500, "display.max_columns", 50, "display.width", 200
+    ):
+        shown = frame.map(lambda value: label(value) if isinstance(value, str) else value)
+        return Outcome(0, out=(shown.to_string(index=False) if len(frame) else "(no rows)") + "\n")
 
 
 def _first_line(error: BaseException) -> str:
     """DuckDB wraps an exception from the read-only file system in a Python traceback."""
-    from whisper_pipeline.lib.query_sandbox import REFUSED
-
     text = str(error)
     if REFUSED in text:
         return text[text.index(REFUSED) :].splitlines()[0]
@@ -92,6 +166,6 @@ def search_command(options: Options, words: str, limit: int, output: str) -> int
         click.echo(f"no segment matches {words!r}")
         return 0
     for hit in hits:
-        where = f"{hit.source_name or hit.recording_id} @ {format_duration(hit.start_s)}"
-        click.echo(f"{hit.score:6.2f}  {where}  {hit.speaker or '-'}: {hit.text}")
+        where = f"{label(hit.source_name or hit.recording_id)} @ {format_duration(hit.start_s)}"
+        click.echo(f"{hit.score:6.2f}  {where}  {label(hit.speaker or '-')}: {label(hit.text)}")
     return 0

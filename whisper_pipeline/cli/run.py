@@ -21,6 +21,7 @@ from whisper_pipeline.cli.common import (
     resource_config,
     with_settings,
 )
+from whisper_pipeline.lib.display import label
 
 
 @click.command("run")
@@ -87,9 +88,11 @@ def run_command(
             for outcome in skipped:
                 outcomes.append(outcome)
                 why = outcome.error or "already processed (use --force to process again)"
-                print(f"{outcome.recording_id}: {why}")
+                print(f"{outcome.recording_id}: {label(why)}")
             for item in launched:
-                print(f"{item.entry.source_name} -> {item.entry.recording_id}: run {item.run_id}")
+                print(
+                    f"{label(item.entry.source_name)} -> {item.entry.recording_id}: run {item.run_id}"
+                )
             follower = _RunFollower(instance, launched, worker, storage)
             outcomes += runner.wait_for_runs(
                 instance, launched, on_outcome=follower.report, check=follower.poll
@@ -115,12 +118,23 @@ def run_command(
     if any(o.status in ("succeeded", "failed") for o in outcomes):
         refresh_summaries(instance, storage)
     storage.warehouse.refresh_database()
-    _print_summary(storage, [o.recording_id for o in outcomes])
+    busy = {o.recording_id for o in outcomes if o.status == "skipped" and o.run_id}
+    _print_summary(storage, [o.recording_id for o in outcomes if o.recording_id not in busy])
+    if not launched:
+        print(
+            f"\nnothing to do: {len(outcomes) - len(busy)} already processed, {len(busy)} being"
+            " processed by another command (`status` follows them; --force processes again)",
+            file=sys.stderr,
+        )
+        return 2
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         print(f"\n{len(failed)} recording(s) failed:", file=sys.stderr)
         for outcome in failed:
-            print(f"  {Path(outcome.source_path).name}: {outcome.error}", file=sys.stderr)
+            print(
+                f"  {label(Path(outcome.source_path).name)}: {label(outcome.error or '')}",
+                file=sys.stderr,
+            )
         return 1
     return 0
 
@@ -160,7 +174,7 @@ class _RunFollower:
         self.instance = instance
         self.worker = worker
         self.storage = storage
-        self.names = {item.run_id: item.entry.source_name for item in launched}
+        self.names = {item.run_id: label(item.entry.source_name) for item in launched}
         self.shown: dict[str, str] = {}
         self.done = 0
         self.next_health_check = time.monotonic() + HEALTH_CHECK_S
@@ -170,7 +184,7 @@ class _RunFollower:
         name = self.names.get(outcome.run_id, outcome.recording_id)
         prefix = f"[{self.done}/{len(self.names)}] {name}"
         if outcome.status == "failed":
-            print(f"{prefix}: FAILED: {outcome.error}", flush=True)
+            print(f"{prefix}: FAILED: {label(outcome.error or '')}", flush=True)
         else:
             print(f"{prefix}: done ({', '.join(outcome.steps)})", flush=True)
 
@@ -200,7 +214,7 @@ class _RunFollower:
             line = own_tags(run).get(TAG_PROGRESS)
             if line and self.shown.get(run.run_id) != line:
                 self.shown[run.run_id] = line
-                print(f"    {self.names[run.run_id]}: {line}", file=sys.stderr, flush=True)
+                print(f"    {self.names[run.run_id]}: {label(line)}", file=sys.stderr, flush=True)
 
 
 def wait_for_cancellation(instance, run_ids: list[str], storage, timeout_s: float = 60.0) -> None:
@@ -282,11 +296,11 @@ def _print_summary(storage, recording_ids: list[str]) -> None:
             f" {_num(speakers, '{}'):>8} {_num(words, '{}'):>6} {_num(rtf, '{:.3f}'):>6}  {exports}"
         )
     for reason in sorted(skipped):
-        print(f"\nSpeakers: diarization skipped: {reason}")
+        print(f"\nSpeakers: diarization skipped: {label(reason)}")
     if failed_checks:
         print("\nChecks that failed (docs/checks.md):")
         for name, check, severity, description in failed_checks:
-            print(f"  {severity:<5} {name}: {check}: {description}")
+            print(f"  {severity:<5} {label(name or '')}: {check}: {label(description or '')}")
     print(
         f"\nWarehouse: {storage.warehouse.database_path} (DuckDB views: recordings, segments, words, ...)"
     )

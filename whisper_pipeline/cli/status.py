@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from whisper_pipeline.cli.common import Options, open_instance, open_storage, pass_options
+from whisper_pipeline.lib.display import label
 
 
 @click.command("status")
@@ -36,7 +37,7 @@ def status_command(
 
         recording_ids = matching_recordings(storage.registry, name)
         if not recording_ids:
-            click.echo(f"no recording named like {name!r} (see `status` for all)", err=True)
+            click.echo(f"no recording named like {label(name)!r} (see `status` for all)", err=True)
             return 2
     while True:
         settle_dead_runs(instance, storage)  # a dead run is never shown as running
@@ -51,7 +52,9 @@ def status_command(
             if failures:
                 click.echo("\nrecent failures:")
                 for failed_at, name, step, error in failures:
-                    click.echo(f"  {failed_at:%Y-%m-%d %H:%M} {name} [{step}] {error}")
+                    click.echo(
+                        f"  {failed_at:%Y-%m-%d %H:%M} {label(name or '')} [{step}] {label(error or '')}"
+                    )
         if not watch:
             return 0
         try:

@@ -166,7 +166,7 @@ def iter_chunks(path: Path, chunk_s: float, channels: Channels = "mono") -> Iter
             yield samples.reshape(-1, 2) if width == 2 else samples
         error = process.stderr.read().decode(errors="replace")
         if process.wait() != 0:
-            raise RecordingError(str(path), f"decoding failed: {_last_error_line(error, path)}")
+            raise RecordingError(str(path), f"not decodable audio: {_last_error_line(error, path)}")
     finally:
         if process.poll() is None:
             process.kill()

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 
 def _hms(total: int) -> str:
     hours, rest = divmod(max(0, total), 3600)
@@ -38,3 +40,23 @@ def megabytes(size_bytes: int | None) -> str:
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """1 speaker, 2 speakers, 0 speakers."""
     return f"{count} {noun if count == 1 else (plural or noun + 's')}"
+
+
+def label(text: str) -> str:
+    """A file name (or any text from outside) as a label a person reads: control and format
+    characters (newlines, carriage returns, terminal escapes, right-to-left and zero-width
+    marks) are shown escaped, so a name can never forge a line, recolour a terminal or reorder
+    what follows it. The warehouse and the registry keep the name as it is."""
+    return "".join(_escaped(char) for char in text)
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(char: str) -> str:
+    if unicodedata.category(char) not in ("Cc", "Cf", "Zl", "Zp", "Cs"):
+        return char
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

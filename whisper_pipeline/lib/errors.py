@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from whisper_pipeline.lib.display import label
+
 
 class PipelineError(Exception):
     """Base class of the errors this package raises on purpose."""
@@ -14,7 +16,7 @@ class RecordingError(PipelineError):
         self.path = path
         self.problem = problem
         self.hint = hint
-        message = f"{path}: {problem}"
+        message = f"{label(path)}: {label(problem)}"
         if hint:
             message += f" ({hint})"
         super().__init__(message)

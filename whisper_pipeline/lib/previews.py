@@ -9,7 +9,7 @@ import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from whisper_pipeline.lib.display import clock, timestamp
+from whisper_pipeline.lib.display import clock, label, timestamp
 from whisper_pipeline.lib.progress import format_duration
 from whisper_pipeline.lib.records import Segment, SpeakerTurn
 
@@ -32,7 +32,9 @@ PALETTE = (
 
 
 def _cell(text: str) -> str:
-    return " ".join(text.replace("|", "\\|").split())
+    """Text in a Markdown table cell: one line (control characters shown escaped), pipes
+    escaped."""
+    return " ".join(label(text).replace("|", "\\|").split())
 
 
 def speaker_paragraphs(segments: Sequence[Segment]) -> list[tuple[float, str, str]]:

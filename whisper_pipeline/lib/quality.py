@@ -224,3 +224,29 @@ def totals_that_do_not_add_up(stats: RecordingStats, segments: Sequence[Segment]
     if stats.overlap_s > stats.speech_s + 0.01:
         problems.append(f"overlap {stats.overlap_s:.2f}s exceeds speech {stats.speech_s:.2f}s")
     return problems
+
+
+# Whisper's own rule for a stretch that is not speech: its no-speech token is likely and the
+# decoded text unlikely (openai/whisper's and faster-whisper's defaults).
+NO_SPEECH_PROB = 0.6
+LOW_AVG_LOGPROB = -1.0
+# Above this the model is sure enough on its own (tones, beeps and noise measured 0.78-0.95;
+# speech 0.02-0.5, a lone synthetic "Yes." 0.50): docs/models.md.
+SURE_NO_SPEECH_PROB = 0.75
+
+
+def sounds_like_non_speech(
+    no_speech_prob: float | None, avg_logprob: float | None, text: str
+) -> bool:
+    """Whether decoded text most likely came from non-speech (tones, music, noise, clicks):
+    Whisper invents "you" and "Thank you." there. Text without a letter or digit says nothing;
+    otherwise Whisper's rule (likely no speech and unlikely text), or likely no speech with text
+    that loops (compresses over 2.4x), or a no-speech probability past SURE_NO_SPEECH_PROB."""
+    if not any(char.isalnum() for char in text):
+        return True
+    if no_speech_prob is None or no_speech_prob <= NO_SPEECH_PROB:
+        return False
+    if no_speech_prob > SURE_NO_SPEECH_PROB:
+        return True
+    unlikely = avg_logprob is not None and avg_logprob < LOW_AVG_LOGPROB
+    return unlikely or compression_ratio(text) > MAX_COMPRESSION_RATIO

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,8 @@ class RegisteredRecording:
     # a half-copied earlier version of the same file (its bytes are the start of this one's)
     supersedes: tuple[str, ...] = ()
     superseded_by: str | None = None
+    # the file a symbolic link pointed at when it was registered (the link's name is the name)
+    link_target: str | None = None
 
     @property
     def source_name(self) -> str:
@@ -46,8 +49,9 @@ class RecordingRegistry:
     def register(self, path: Path, known_ids: list[str] | None = None) -> RegisteredRecording:
         """Register `path` (hashing its content) and return its entry. A file whose content is
         already registered keeps that recording's id; the entry points at the newest path only
-        when the registered file is gone (moved or deleted)."""
-        path = Path(path).resolve()
+        when the registered file is gone (moved or deleted). A symbolic link is registered
+        under the name the user gave it, its target noted."""
+        path = Path(os.path.abspath(path))
         if not path.is_file():
             raise RecordingError(str(path), "not a file")
         stat = path.stat()
@@ -65,6 +69,7 @@ class RecordingRegistry:
             size_bytes=stat.st_size,
             mtime_ns=stat.st_mtime_ns,
             registered_at=datetime.now(UTC).isoformat(),
+            link_target=str(path.resolve()) if path.is_symlink() else None,
         )
         partial = self._partial_versions(entry)
         entry = replace(entry, supersedes=tuple(old.recording_id for old in partial))

@@ -22,6 +22,7 @@ from whisper_pipeline.adapters.whisperx_internals import (
     encode_pieces,
     is_multilingual,
     keeping_encoder_outputs,
+    no_speech_probabilities,
     text_tokens,
     word_tokenizer,
 )
@@ -33,7 +34,12 @@ from whisper_pipeline.lib.language import (
     windows_by_language,
 )
 from whisper_pipeline.lib.model_cache import free_memory_logged
-from whisper_pipeline.lib.quality import MAX_COMPRESSION_RATIO, compression_ratio, text_loops
+from whisper_pipeline.lib.quality import (
+    MAX_COMPRESSION_RATIO,
+    compression_ratio,
+    sounds_like_non_speech,
+    text_loops,
+)
 from whisper_pipeline.lib.records import Segment, Word, shifted
 
 log = logging.getLogger(__name__)
@@ -72,6 +78,51 @@ def _batches_with_encoder_outputs(
     return [(chunks[first : first + step], None) for first in range(0, len(chunks), step)]
 
 
+def _pieces(audio: np.ndarray, chunks: Sequence[dict]) -> list[np.ndarray]:
+    return [
+        audio[int(chunk["start"] * SAMPLE_RATE) : int(chunk["end"] * SAMPLE_RATE)][:CHUNK_SAMPLES]
+        for chunk in chunks
+    ]
+
+
+def drop_non_speech(
+    whisper_model: Any,
+    language: str,
+    audio: np.ndarray,
+    chunks: Sequence[dict],
+    batch_size: int,
+    encoder_outputs: Sequence[Any] = (),
+) -> tuple[list[dict], int]:
+    """Each chunk with Whisper's no-speech probability (`no_speech_prob`); the text of chunks
+    that sound like non-speech (lib/quality.sounds_like_non_speech: tones, music, noise that
+    the VAD let through) is dropped and the chunk marked `non_speech`. One decoding step per
+    batch, on the encoder outputs the transcription kept. Returns the chunks and how many
+    lost their text."""
+    tokenizer = word_tokenizer(whisper_model, language)
+    kept: list[dict] = []
+    dropped = 0
+    for batch, encoder_output in _batches_with_encoder_outputs(chunks, encoder_outputs, batch_size):
+        if encoder_output is None:
+            encoder_output = encode_pieces(whisper_model, _pieces(audio, batch))
+        probabilities = no_speech_probabilities(whisper_model, tokenizer, encoder_output)
+        for chunk, probability in zip(batch, probabilities, strict=True):
+            chunk = {**chunk, "no_speech_prob": round(probability, 4)}
+            text = chunk["text"]
+            if text.strip() and sounds_like_non_speech(probability, chunk.get("avg_logprob"), text):
+                log.info(
+                    "chunk %.1f-%.1fs sounds like non-speech (no-speech probability %.2f): %r"
+                    " dropped",
+                    chunk["start"],
+                    chunk["end"],
+                    probability,
+                    text[:60],
+                )
+                chunk = {**chunk, "text": "", "non_speech": True}
+                dropped += 1
+            kept.append(chunk)
+    return kept, dropped
+
+
 def whisper_word_timestamps(
     whisper_model: Any,
     language: str,
@@ -86,12 +137,7 @@ def whisper_word_timestamps(
     tokenizer = word_tokenizer(whisper_model, language)
     words_per_chunk: list[list[Word]] = []
     for batch, encoder_output in _batches_with_encoder_outputs(chunks, encoder_outputs, batch_size):
-        pieces = [
-            audio[int(chunk["start"] * SAMPLE_RATE) : int(chunk["end"] * SAMPLE_RATE)][
-                :CHUNK_SAMPLES
-            ]
-            for chunk in batch
-        ]
+        pieces = _pieces(audio, batch)
         tokens = [
             text_tokens(tokenizer, chunk["text"]) if chunk["text"].strip() else []
             for chunk in batch
@@ -253,6 +299,7 @@ class TranscribedWindow:
     segments: list[Segment]
     redecoded: int = 0  # chunks whose looping text was decoded again
     recovered: int = 0  # chunks decoded again because speech in them had no words
+    non_speech: int = 0  # chunks whose text was dropped: it came from non-speech
 
 
 # Whisper's fallback: decode again at rising temperatures while the text compresses like a loop
@@ -385,12 +432,20 @@ def recover_wordless_speech(
     recovered = 0
     level = _frame_db(audio)  # the window's loudness, 30 ms frames: once for all its chunks
     for chunk, chunk_words in zip(chunks, words, strict=True):
-        gaps = wordless_speech(level, chunk, chunk_words)
+        gaps = [] if chunk.get("non_speech") else wordless_speech(level, chunk, chunk_words)
         kept = list(chunk_words)
         for gap_start, gap_end in gaps:
             piece = audio[int(gap_start * SAMPLE_RATE) : int(gap_end * SAMPLE_RATE)]
             gap_language = _stretch_language(whisper_model, piece, language) if detect else language
-            segments = decode_sequentially(whisper_model, piece, gap_language, word_times=True)
+            segments = [
+                segment
+                for segment in decode_sequentially(
+                    whisper_model, piece, gap_language, word_times=True
+                )
+                if not sounds_like_non_speech(
+                    segment.no_speech_prob, segment.avg_logprob, segment.text
+                )
+            ]
             text = "".join(segment.text for segment in segments)
             again = [
                 Word(
@@ -439,9 +494,11 @@ def transcribe_windows(
     batch_size: int,
     alignment: AlignmentModel | None = None,
     on_progress: ProgressCallback | None = None,
+    keep_non_speech: bool = False,
 ) -> Iterator[TranscribedWindow]:
     """Transcribe window after window. With no `language`, a multilingual model detects it in
-    each window (a recording may switch). Nothing is kept of a window once it is yielded."""
+    each window (a recording may switch). Text from chunks that sound like non-speech is
+    dropped unless `keep_non_speech`. Nothing is kept of a window once it is yielded."""
     if language is None and not is_multilingual(pipeline):
         language = "en"  # English-only models (*.en) have no language detection
     segments_so_far = 0
@@ -478,6 +535,11 @@ def transcribe_windows(
         chunks, redecoded = redecode_loops(
             pipeline.model, window.samples, result["segments"], window_language
         )
+        non_speech = 0
+        if not keep_non_speech:
+            chunks, non_speech = drop_non_speech(
+                pipeline.model, window_language, window.samples, chunks, batch_size, encoder_outputs
+            )
         if alignment is not None and window_language == alignment.metadata.get("language"):
             chunks = [c for c in chunks if c["text"].strip()]
             words = wav2vec2_word_timestamps(alignment, window.samples, chunks)
@@ -529,4 +591,5 @@ def transcribe_windows(
             segments,
             redecoded,
             recovered,
+            non_speech,
         )

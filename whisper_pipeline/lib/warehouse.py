@@ -13,7 +13,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import duckdb
@@ -21,7 +21,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from whisper_pipeline.lib.fileio import exclusive_lock, replace_atomic
-from whisper_pipeline.lib.query_sandbox import read_only_connection, sql_string, warehouse_url
+from whisper_pipeline.lib.query_sandbox import (
+    DEFAULT_LIMITS,
+    QueryLimits,
+    read_only_connection,
+    scratch_folder,
+    sql_string,
+    warehouse_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -295,15 +302,29 @@ class Warehouse:
             )
         connection.execute(_RECORDINGS_VIEW)
 
+    @property
+    def scratch_root(self) -> Path:
+        """Where queries spill (one folder per query, removed after it), beside the warehouse
+        rather than in it: nothing a query writes is ever readable as warehouse data."""
+        return self.root.parent / "tmp"
+
     @contextmanager
     def query_connection(
-        self, extensions: Sequence[Path] = ()
+        self,
+        extensions: Sequence[Path] = (),
+        limits: QueryLimits = DEFAULT_LIMITS,
+        scratch: Path | None = None,
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """An in-memory DuckDB with the views (and the given extension files loaded) that reads
-        the warehouse and writes nowhere (see lib/query_sandbox.py); never takes the database
-        file's lock."""
+        the warehouse and writes nowhere but its scratch folder, within `limits` (see
+        lib/query_sandbox.py); never takes the database file's lock."""
         self.ensure_layout()
-        with read_only_connection(self.root, extensions) as connection:
+        with ExitStack() as stack:
+            if scratch is None:
+                scratch = stack.enter_context(scratch_folder(self.scratch_root))
+            connection = stack.enter_context(
+                read_only_connection(self.root, scratch, extensions, limits)
+            )
             self.create_views(connection, sandboxed=True)
             yield connection
 

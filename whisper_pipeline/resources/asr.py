@@ -67,6 +67,10 @@ class WhisperASR(CachedModelResource):
         ge=30.0,
         description="Audio is decoded and transcribed in windows of about this many seconds, so memory does not grow with the recording's length.",
     )
+    keep_non_speech: bool = Field(
+        default=False,
+        description="Keep text Whisper decodes from what sounds like non-speech (tones, music, noise): by default it is dropped, since Whisper invents words there ('you', 'Thank you.'). See docs/models.md.",
+    )
     model_dir: str | None = Field(
         default=None,
         description="Where named models are downloaded to and looked up (Hugging Face cache layout).",

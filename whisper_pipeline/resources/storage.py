@@ -9,6 +9,7 @@ from dagster import ConfigurableResource, MetadataValue
 from pydantic import Field
 
 from whisper_pipeline import home
+from whisper_pipeline.lib.display import label
 from whisper_pipeline.lib.registry import RecordingRegistry
 from whisper_pipeline.lib.step_outputs import StepOutputStore
 from whisper_pipeline.lib.warehouse import Warehouse
@@ -68,3 +69,8 @@ class PipelineStorage(ConfigurableResource):
             return self.registry.get(recording_id).source_name
         except KeyError:
             return recording_id
+
+    def shown_name(self, recording_id: str) -> str:
+        """The file name as people read it (UI, tags, logs, exports' headers): control
+        characters escaped (lib/display.label)."""
+        return label(self.source_name(recording_id))

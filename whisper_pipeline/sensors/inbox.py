@@ -24,6 +24,7 @@ from pydantic import Field
 
 from whisper_pipeline import home
 from whisper_pipeline.jobs import process_recording
+from whisper_pipeline.lib.display import label
 from whisper_pipeline.lib.errors import RecordingError
 from whisper_pipeline.lib.inbox import (
     InboxCursor,
@@ -108,7 +109,9 @@ class InboxTick:
         ]
         if not self.inbox.is_dir():
             lines.append(f"inbox folder {self.inbox} does not exist (yet): nothing to take")
-        lines += [f"new: {e.source_name} -> {e.recording_id}" for e in self.new[:LISTED_NAMES]]
+        lines += [
+            f"new: {label(e.source_name)} -> {e.recording_id}" for e in self.new[:LISTED_NAMES]
+        ]
         lines += [
             f"duplicate: {path} has the content of recording {rid}, not processed again"
             for path, rid in self.duplicates[:LISTED_NAMES]

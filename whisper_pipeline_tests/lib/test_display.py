@@ -1,4 +1,4 @@
-from whisper_pipeline.lib.display import clock, counted, megabytes, percent, timestamp
+from whisper_pipeline.lib.display import clock, counted, label, megabytes, percent, timestamp
 
 
 def test_durations_shares_sizes_and_counts_read_as_people_write_them():
@@ -25,3 +25,12 @@ def test_export_files_are_links_when_the_outputs_are_served(tmp_path):
     link = served.export_link(path)
     assert link.url == "https://api.example/v1/files/hot-interview-aaa/hot%20interview.srt"
     assert PipelineStorage(home_dir=str(tmp_path)).export_link(path).path == str(path)
+
+
+def test_a_label_shows_control_and_format_characters_escaped():
+    forged = "call\n[2/2] payroll.wav: done\r\x1b[31mred\t\u202ekcab\u200b\u2028.wav"
+    assert label(forged) == (
+        "call\\n[2/2] payroll.wav: done\\r\\x1b[31mred\\t\\u202ekcab\\u200b\\u2028.wav"
+    )
+    assert "\n" not in label(forged) and "\x1b" not in label(forged)
+    assert label("Zoë's 会议 – notes (1).wav") == "Zoë's 会议 – notes (1).wav"  # names stay names

@@ -52,3 +52,17 @@ def test_a_file_registered_while_still_being_copied_is_superseded_by_the_whole(t
     assert registry.get(partial.recording_id).superseded_by == complete.recording_id
     assert registry.get(complete.recording_id) == complete  # kept as registered
     assert content_hash(path, limit_bytes=300_000) == partial.content_sha256
+
+
+def test_a_symbolic_link_is_recorded_under_the_name_the_user_gave(tmp_path):
+    stored = tmp_path / "store" / "2026-12-01T09-00-00Z.bin"
+    stored.parent.mkdir()
+    stored.write_bytes(b"RIFF" + bytes(2000))
+    link = tmp_path / "board meeting.wav"
+    link.symlink_to(stored)
+    entry = RecordingRegistry(tmp_path / "registry").register(link)
+    assert entry.source_name == "board meeting.wav"
+    assert entry.recording_id.startswith("board-meeting-")
+    assert entry.link_target == str(stored)
+    plain = RecordingRegistry(tmp_path / "other").register(stored)
+    assert plain.link_target is None and plain.source_name == stored.name
