@@ -31,3 +31,4 @@ bench: setup
 	$(VENV)/bin/python -m bench.diarization
 	$(VENV)/bin/python -m bench.models
 	$(VENV)/bin/python -m bench.threads
+	$(VENV)/bin/python -m bench.non_speech

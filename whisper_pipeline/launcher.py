@@ -15,6 +15,7 @@ What it adds to dagster-celery's launcher:
 from __future__ import annotations
 
 import os
+import signal
 import warnings
 from pathlib import Path
 
@@ -126,8 +127,26 @@ class PipelineRunLauncher(CeleryRunLauncher):
 
     def terminate(self, run_id: str) -> bool:
         """Interrupt a run where it is (SIGTERM to the process executing its task: the step
-        records where it stopped). False when no worker is executing it."""
-        return self._revoke(run_id, "SIGTERM")
+        records where it stopped). That process is signaled directly when it runs on this host
+        (a revoke travels through the broker, and in that time the next step would start);
+        the revoke goes too, for a worker elsewhere and for a task not taken yet. False when no
+        worker is executing it."""
+        run = self._instance.get_run_by_id(run_id)
+        signaled = run is not None and self._signal_local_process(run, signal.SIGTERM)
+        return self._revoke(run_id, "SIGTERM") or signaled
+
+    def _signal_local_process(self, run: DagsterRun, signum: int) -> bool:
+        tags = own_tags(run)
+        pid = tags.get(TAG_PID)
+        if not pid or tags.get(TAG_HOST) != hostname():
+            return False
+        if not is_running(int(pid), tags.get(TAG_PID_START)):
+            return False
+        try:
+            os.kill(int(pid), signum)
+        except OSError:
+            return False
+        return True
 
     def kill(self, run_id: str) -> bool:
         """Stop a run's worker process at once (SIGKILL): a stalled process may never get to

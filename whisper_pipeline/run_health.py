@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
-from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
 
-from whisper_pipeline.jobs import PROCESS_RECORDING
+from whisper_pipeline.jobs import PROCESS_RECORDING, step_name
 from whisper_pipeline.lib.errors import interrupted_message
 from whisper_pipeline.lib.processes import hostname, is_running, this_process_tags
 from whisper_pipeline.tags import (
@@ -51,6 +51,33 @@ def launching_command_gone(run: DagsterRun) -> str | None:
     return f"the `whisper-pipeline run` that launched it (pid {pid}) ended before starting it"
 
 
+def interrupted_step(instance: DagsterInstance, run_id: str) -> str | None:
+    """The step a canceled or dead run was in: the last one Dagster started and did not see
+    succeed (None when it stopped before its first step or between two). The run's step tag
+    alone would name the step before for a moment as each step begins, and keeps naming a step
+    that has succeeded."""
+    records = instance.get_records_for_run(
+        run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS}
+    ).records
+    started, succeeded = [], set()
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type == DagsterEventType.STEP_START:
+            started.append(event.step_key)
+        else:
+            succeeded.add(event.step_key)
+    running = [key for key in started if key not in succeeded]
+    return step_name(running[-1]) if running else None
+
+
+def segments_in(run: DagsterRun, step: str | None) -> str | None:
+    """The segments the run's tags count for `step` (another step's count says nothing)."""
+    tags = own_tags(run)
+    return tags.get(TAG_SEGMENTS) if step and tags.get(TAG_STEP) == step else None
+
+
 def succeeded_since(instance: DagsterInstance, run: DagsterRun) -> bool:
     """A later run of the same recording succeeded: a failure of `run` is old news then."""
     recording_id = run.tags.get(PARTITION_TAG)
@@ -76,10 +103,12 @@ def record_run_failure(
     message: str,
     error_type: str,
     step_if_unknown: str = WORKER_DIED_STEP,
+    step: str | None = None,
 ) -> bool:
     """A `failures` row for a run ended from outside (its own steps could not write one), with
-    the step it was in; none when a later run of the recording has succeeded since."""
-    from whisper_pipeline.assets.step import record_failure
+    the step it was in (`step`, else its step tag), also shown on the recording's page of that
+    step's asset; none when a later run of the recording has succeeded since."""
+    from whisper_pipeline.assets.step import record_failure, show_failure_from_outside
 
     recording_id = run.tags.get(PARTITION_TAG)
     if storage is None or not recording_id or succeeded_since(instance, run):
@@ -89,12 +118,14 @@ def record_run_failure(
         record_failure(
             storage,
             recording_id,
-            own_tags(run).get(TAG_STEP) or step_if_unknown,
+            step or own_tags(run).get(TAG_STEP) or step_if_unknown,
             message,
             error_type,
             run.run_id,
             int(segments) if segments.isdigit() else None,
         )
+        if step is not None:
+            show_failure_from_outside(instance, storage, run, step, message, error_type)
     except Exception:
         log.exception("could not record the failure of run %s", run.run_id)
         return False
@@ -153,10 +184,11 @@ def finish_canceling_runs_with_dead_workers(
         current = instance.get_run_by_id(run.run_id) if why else None
         if current is None or current.status != DagsterRunStatus.CANCELING:
             continue
-        tags = own_tags(run)
-        message = interrupted_message(tags.get(TAG_STEP), tags.get(TAG_SEGMENTS))
+        step = interrupted_step(instance, run.run_id)
+        message = interrupted_message(step, segments_in(run, step))
         instance.report_run_canceled(current, message=f"{message}; {why}")
-        record_run_failure(instance, storage, current, message, "Interrupted")
+        if step is not None:
+            record_run_failure(instance, storage, current, message, "Interrupted", step=step)
         finished.append(run.run_id)
     return finished
 
@@ -169,14 +201,14 @@ def record_interrupted_steps(instance: DagsterInstance, run_ids: Iterable[str], 
     for run in instance.get_runs(
         RunsFilter(run_ids=list(run_ids), statuses=[DagsterRunStatus.CANCELED])
     ):
-        step, recording_id = own_tags(run).get(TAG_STEP), run.tags.get(PARTITION_TAG)
+        step, recording_id = interrupted_step(instance, run.run_id), run.tags.get(PARTITION_TAG)
         if (
             step
             and recording_id
             and not storage.warehouse.has_failure(recording_id, step, run.run_id)
         ):
-            message = interrupted_message(step, own_tags(run).get(TAG_SEGMENTS))
-            record_run_failure(instance, storage, run, message, "Interrupted")
+            message = interrupted_message(step, segments_in(run, step))
+            record_run_failure(instance, storage, run, message, "Interrupted", step=step)
 
 
 def _task_ended(instance: DagsterInstance, run: DagsterRun) -> str | None:

@@ -12,6 +12,7 @@ from whisper_pipeline.lib.errors import interrupted_message
 from whisper_pipeline.lib.progress import format_duration
 from whisper_pipeline.lib.recording_id import slugify
 from whisper_pipeline.lib.registry import RecordingRegistry
+from whisper_pipeline.run_health import interrupted_step, segments_in
 from whisper_pipeline.tags import (
     PARTITION_TAG,
     SOURCE_NAME_TAG,
@@ -43,9 +44,10 @@ def run_error(instance: DagsterInstance, run_id: str) -> str | None:
     tags = own_tags(run) if run else {}
     interrupted = interrupted_message(tags.get(TAG_STEP), tags.get(TAG_SEGMENTS))
     if run is not None and run.status == DagsterRunStatus.CANCELED:
-        if tags.get(TAG_STEP) is None:  # never began: why it was canceled says more
-            return _cancel_reason(instance, run) or interrupted
-        return interrupted
+        step = interrupted_step(instance, run_id)
+        if step is None:  # before its first step or between two: why it was canceled says more
+            return _cancel_reason(instance, run) or interrupted_message(None)
+        return interrupted_message(step, segments_in(run, step))
     records = instance.get_records_for_run(
         run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}
     ).records
@@ -136,7 +138,9 @@ def recent_runs(
                 "recording_id": tags.get(PARTITION_TAG),
                 "source_name": tags.get(SOURCE_NAME_TAG),
                 "status": run.status.value,
-                "step": tags.get(TAG_STEP),
+                "step": interrupted_step(instance, run.run_id)
+                if run.status == DagsterRunStatus.CANCELED
+                else tags.get(TAG_STEP),
                 "percent": percent,
                 "segments": int(tags[TAG_SEGMENTS])
                 if tags.get(TAG_SEGMENTS, "").isdigit()

@@ -26,6 +26,7 @@ SYSTEM_TESTS = {
     "test_cli.py",
     "test_deploy.py",
     "test_killed_command.py",
+    "test_cancel_moments.py",
     "test_postgres.py",
     "test_inbox_daemon.py",
     "test_run_monitor.py",

@@ -78,6 +78,16 @@ def execute_launched_run(instance: DagsterInstance, packed_args: dict) -> int:
     )
 
 
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Further Ctrl+C or SIGTERM wait while the body runs (a step recording where it was
+    interrupted must not be interrupted in turn); Dagster's own capture."""
+    from dagster._utils.interrupts import capture_interrupts
+
+    with capture_interrupts():
+        yield
+
+
 def interrupts_on_sigterm() -> None:
     """SIGTERM interrupts the running step as SIGINT does (Dagster's own mapping)."""
     from dagster._utils.interrupts import setup_interrupt_handlers

@@ -14,12 +14,17 @@ from dagster import (
     AssetKey,
     AssetObservation,
     AssetsDefinition,
+    DagsterInstance,
+    DagsterRun,
     Failure,
     MaterializeResult,
     MetadataValue,
 )
 
-from whisper_pipeline.adapters.dagster_internals import DagsterExecutionInterruptedError
+from whisper_pipeline.adapters.dagster_internals import (
+    DagsterExecutionInterruptedError,
+    interrupts_deferred,
+)
 from whisper_pipeline.assets.checks import checks_view
 from whisper_pipeline.lib.cpu_share import governor
 from whisper_pipeline.lib.errors import PipelineError, StepFailure, interrupted_message
@@ -31,6 +36,7 @@ from whisper_pipeline.lib.registry import RegisteredRecording
 from whisper_pipeline.partitions import recordings_partitions
 from whisper_pipeline.resources.storage import PipelineStorage
 from whisper_pipeline.tags import (
+    PARTITION_TAG,
     RETRY_ON_FAILURE_TAG,
     SOURCE_NAME_TAG,
     TAG_HOST,
@@ -238,6 +244,39 @@ def _show_on_partition(
         context.log.exception("could not show the failure of %s on its partition", state.step)
 
 
+def show_failure_from_outside(
+    instance: DagsterInstance,
+    storage: PipelineStorage,
+    run: DagsterRun,
+    step: str,
+    message: str,
+    error_type: str,
+) -> None:
+    """As _show_on_partition, for a step interrupted (its own logged events are dropped) or a
+    run ended from outside its step (canceled as the step began or ended, its worker gone):
+    the observation on the step's asset's partition page, reported straight to the instance."""
+    from whisper_pipeline.jobs import asset_of_step
+
+    recording_id = run.tags.get(PARTITION_TAG)
+    if not recording_id:
+        return
+    instance.report_runless_asset_event(
+        AssetObservation(
+            asset_key=AssetKey(asset_of_step(step)),
+            partition=recording_id,
+            description=f"failed: {message}",
+            metadata={
+                "status": "failed",
+                "why": f"{message} (file {storage.shown_name(recording_id)})",
+                "file": storage.shown_name(recording_id),
+                "failed_step": step,
+                "error_type": error_type,
+                "run": MetadataValue.dagster_run(run.run_id),
+            },
+        )
+    )
+
+
 def _do_not_retry(context: AssetExecutionContext, error: PipelineError) -> None:
     """The input itself is at fault (not decodable, empty, no audio stream, a bad setting):
     running again gives the same failure, so Dagster's run retries leave this run alone."""
@@ -273,21 +312,28 @@ def recording_step(
     Steps through the audio (`duration_s` given: the model steps) free memory when they end."""
     reporter = ProgressReporter(step, context.partition_key, duration_s, _sinks(context, storage))
     state = StepState(step=step, recording_id=context.partition_key, progress=reporter)
-    # run tags: this step, and which process runs it; transcription counts segments from 0, so
-    # a failure at any moment says how far it got ("0 segments" before the first window ends)
-    reporter.update(segments=0 if state.segments is not None else None, force=True)
-    if duration_s is not None:  # a model step: its threads follow the free cores from here
-        governor().start()
     try:
+        # run tags: this step, and which process runs it; transcription counts segments from
+        # 0, so a failure at any moment says how far it got ("0 segments" before the first
+        # window ends). Inside the try: an interrupt that lands here is this step's too.
+        reporter.update(segments=0 if state.segments is not None else None, force=True)
+        if duration_s is not None:  # a model step: its threads follow the free cores from here
+            governor().start()
         yield state
     except Failure:
         raise
     except (KeyboardInterrupt, DagsterExecutionInterruptedError) as interrupt:
         # terminated from the UI, SIGTERM or Ctrl+C: say where it stopped, then let it unwind
         message = interrupted_message(step, state.segments)
-        _record_safely(context, storage, state, message, interrupt)
-        _show_on_partition(context, storage, state, message, interrupt)
-        free_memory_logged(f"{step} interrupted", full=True)
+        with interrupts_deferred():  # the terminate signal may come twice (direct and revoke)
+            _record_safely(context, storage, state, message, interrupt)
+            try:  # events the step logs are dropped with an interrupted step: straight through
+                show_failure_from_outside(
+                    context.instance, storage, context.run, step, message, "Interrupted"
+                )
+            except Exception:
+                context.log.exception("could not show the interruption on the partition")
+            free_memory_logged(f"{step} interrupted", full=True)
         raise
     except Exception as error:
         failure = StepFailure(step, error, state.segments)

@@ -108,8 +108,10 @@ def run_command(
         if stop.signal:
             reason = f"stopped by {signal.Signals(stop.signal).name}"
             canceled = runner.cancel_runs(instance, [i.run_id for i in launched], reason)
-            wait_for_cancellation(instance, canceled, storage)
+            ended = wait_for_cancellation(instance, canceled, storage)
             record_interrupted_steps(instance, canceled, storage)
+            if worker is not None and ended:
+                worker.idle = True  # it releases its models and exits on its own
             print(
                 f"\n{reason}: {len(canceled)} unfinished run(s) canceled; the next `run` redoes them",
                 file=sys.stderr,
@@ -217,9 +219,9 @@ class _RunFollower:
                 print(f"    {self.names[run.run_id]}: {label(line)}", file=sys.stderr, flush=True)
 
 
-def wait_for_cancellation(instance, run_ids: list[str], storage, timeout_s: float = 60.0) -> None:
+def wait_for_cancellation(instance, run_ids: list[str], storage, timeout_s: float = 60.0) -> bool:
     """Give terminated runs time to unwind (their steps record where they stopped); a run
-    whose worker process died instead is canceled here."""
+    whose worker process died instead is canceled here. True when all have ended."""
     import time
 
     from dagster import RunsFilter
@@ -232,8 +234,9 @@ def wait_for_cancellation(instance, run_ids: list[str], storage, timeout_s: floa
         finish_canceling_runs_with_dead_workers(instance, run_ids, storage)
         runs = instance.get_runs(RunsFilter(run_ids=run_ids))
         if all(run.status in FINISHED for run in runs):
-            return
-        time.sleep(0.3)
+            return True
+        time.sleep(0.1)
+    return not run_ids
 
 
 class _StopRequest:
