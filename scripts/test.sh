@@ -24,4 +24,5 @@ fi
 # inference thread; torch's and CTranslate2's spinning threads otherwise slow each other down
 # several times over.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-exec "$VENV/bin/python" -m pytest -p no:cacheprovider -n "${TEST_PROCESSES:-2}" --dist loadfile "$@"
+exec "$VENV/bin/python" -m pytest -p no:cacheprovider -n "${TEST_PROCESSES:-2}" --dist loadfile \
+  --durations=25 "$@"

@@ -27,16 +27,6 @@ from whisper_pipeline.resources.subtitles import SubtitleSettings
 from whisper_pipeline.tags import CELERY_QUEUE_TAG, CPU_QUEUE, GPU_QUEUE
 
 PROCESS_RECORDING = "process_recording"
-# the name each asset's step goes by in failures rows, tags and `status` (the asset's otherwise)
-STEP_NAMES = {"transcript": "transcribe"}
-
-
-def step_name(asset_name: str) -> str:
-    return STEP_NAMES.get(asset_name, asset_name)
-
-
-def asset_of_step(step: str) -> str:
-    return next((asset for asset, name in STEP_NAMES.items() if name == step), step)
 
 
 RENAME_SPEAKER = "rename_speaker"

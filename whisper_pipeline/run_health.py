@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
 
-from whisper_pipeline.jobs import PROCESS_RECORDING, step_name
+from whisper_pipeline.jobs import PROCESS_RECORDING
 from whisper_pipeline.lib.errors import interrupted_message
 from whisper_pipeline.lib.processes import hostname, is_running, this_process_tags
 from whisper_pipeline.tags import (
@@ -26,6 +26,7 @@ from whisper_pipeline.tags import (
     TAG_SEGMENTS,
     TAG_STEP,
     own_tags,
+    step_name,
 )
 
 log = logging.getLogger(__name__)

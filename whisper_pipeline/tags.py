@@ -53,6 +53,18 @@ TAG_LAUNCHED_BY_HOST = f"{HIDDEN}launched_by_host"
 
 SOURCE_NAME_TAG = "whisper/source_name"
 TAG_CANCEL_REASON = "whisper/cancel_reason"  # why whisper-pipeline canceled it (Ctrl+C, ...)
+# the name each asset's step goes by in failures rows, tags and `status` (the asset's otherwise)
+STEP_NAMES = {"transcript": "transcribe"}
+
+
+def step_name(asset_name: str) -> str:
+    return STEP_NAMES.get(asset_name, asset_name)
+
+
+def asset_of_step(step: str) -> str:
+    return next((asset for asset, name in STEP_NAMES.items() if name == step), step)
+
+
 PARTITION_TAG = "dagster/partition"  # the run tag holding a run's recording id
 
 # Dagster's own tags the pipeline sets

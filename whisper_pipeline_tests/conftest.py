@@ -27,6 +27,7 @@ SYSTEM_TESTS = {
     "test_deploy.py",
     "test_killed_command.py",
     "test_cancel_moments.py",
+    "test_cancel_in_steps.py",
     "test_postgres.py",
     "test_inbox_daemon.py",
     "test_run_monitor.py",

@@ -98,8 +98,18 @@ def open_instance(home: Path) -> DagsterInstance:
     return DagsterInstance.get()
 
 
-@pytest.mark.parametrize("moment", list(MOMENTS))
+# before and between the first steps here; the later ones in test_cancel_in_steps.py (two
+# files: the suite's two processes each take one)
+EARLY = list(MOMENTS)[:6]
+
+
+@pytest.mark.parametrize("moment", EARLY)
 def test_ctrl_c_stops_the_work_at_every_moment(moment, tmp_path, sample_call, monkeypatch):
+    stop_at(moment, tmp_path, sample_call, monkeypatch)
+
+
+def stop_at(moment: str, tmp_path: Path, sample_call: Path, monkeypatch) -> None:
+    """Ctrl+C at `moment` of a `run`, and everything that must then be true."""
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     home = tmp_path / "home"
     inbox = tmp_path / "inbox"

@@ -603,7 +603,7 @@ def test_the_worker_runs_as_many_threads_as_the_cores_it_is_given(tmp_path, samp
 # Names that try to forge a finished line, clear the terminal, recolour it and reverse what
 # follows: every place a person reads a name shows it escaped (lib/display.label).
 FORGED_GOOD = "call\n[2∕2] payroll.wav: done (forged)\r\x1b[31mred\u202ekcab.wav"
-FORGED_BAD = "notes\n[1/1] fine.wav: done\x1b[2J.wav"
+FORGED_BAD = "notes\n[1∕1] fine.wav: done\x1b[2J.wav"
 RAW_CONTROLS = ("\r", "\x1b", "\u202e")
 
 
@@ -627,7 +627,7 @@ def test_file_names_are_labels_never_control(tmp_path, sample_call, bad_files):
         assert not [c for c in RAW_CONTROLS if c in text], (command, text)
         lines = text.splitlines()
         forged = [
-            line for line in lines if line.lstrip().startswith(("[2∕2] payroll", "[1/1] fine"))
+            line for line in lines if line.lstrip().startswith(("[2∕2] payroll", "[1∕1] fine"))
         ]
         assert forged == [], (command, text)
     assert label(FORGED_BAD) in run.stderr  # in the failures list, escaped

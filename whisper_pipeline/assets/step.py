@@ -50,6 +50,7 @@ from whisper_pipeline.tags import (
     TAG_STEP_STARTED,
     TAG_UPDATED,
     TAG_WORKER,
+    asset_of_step,
     time_tag,
 )
 
@@ -255,8 +256,6 @@ def show_failure_from_outside(
     """As _show_on_partition, for a step interrupted (its own logged events are dropped) or a
     run ended from outside its step (canceled as the step began or ended, its worker gone):
     the observation on the step's asset's partition page, reported straight to the instance."""
-    from whisper_pipeline.jobs import asset_of_step
-
     recording_id = run.tags.get(PARTITION_TAG)
     if not recording_id:
         return

@@ -240,13 +240,13 @@ def sounds_like_non_speech(
 ) -> bool:
     """Whether decoded text most likely came from non-speech (tones, music, noise, clicks):
     Whisper invents "you" and "Thank you." there. Text without a letter or digit says nothing;
-    otherwise Whisper's rule (likely no speech and unlikely text), or likely no speech with text
-    that loops (compresses over 2.4x), or a no-speech probability past SURE_NO_SPEECH_PROB."""
+    otherwise Whisper's own rule (likely no speech and unlikely text), or a no-speech
+    probability past SURE_NO_SPEECH_PROB. (Text that loops is no sign: people repeat
+    themselves, and loops are decoded again and checked on their own.)"""
     if not any(char.isalnum() for char in text):
         return True
     if no_speech_prob is None or no_speech_prob <= NO_SPEECH_PROB:
         return False
     if no_speech_prob > SURE_NO_SPEECH_PROB:
         return True
-    unlikely = avg_logprob is not None and avg_logprob < LOW_AVG_LOGPROB
-    return unlikely or compression_ratio(text) > MAX_COMPRESSION_RATIO
+    return avg_logprob is not None and avg_logprob < LOW_AVG_LOGPROB

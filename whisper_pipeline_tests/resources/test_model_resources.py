@@ -11,7 +11,7 @@ import pytest
 from whisper_pipeline.lib.model_cache import MODEL_CACHE
 from whisper_pipeline.resources.asr import WhisperASR
 from whisper_pipeline.resources.storage import PipelineStorage
-from whisper_pipeline_tests.conftest import cli_env, status_rows
+from whisper_pipeline_tests.conftest import cli_env, status_rows, wait_for
 
 
 def loaded(pipeline) -> bool:
@@ -119,7 +119,12 @@ def test_signal_mid_transcription_stops_cleanly_releases_models_and_fails_the_ru
     assert process.returncode == 128 + sig, stderr
     assert f"stopped by {signal.Signals(sig).name}: 2 unfinished run(s) canceled" in stderr
     (worker_log,) = (home / "logs").glob("worker-*.log")
-    assert "model released (process shutdown" in worker_log.read_text()  # the worker's models
+    # the worker's models, released as it exits on its own after the command returned
+    wait_for(
+        lambda: "model released (process shutdown" in worker_log.read_text(),
+        60,
+        "the worker to release its models",
+    )
     runs = {run["source_name"]: run for run in status_rows(home)}
     interrupted, never_started = runs["long call.wav"], runs["zz next.wav"]
     assert interrupted["status"] == "CANCELED" and interrupted["step"] == "transcribe"
