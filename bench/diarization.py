@@ -25,8 +25,8 @@ from bench.common import bare_whisperx, call_of_length
 
 DIARIZE = """
 import json, sys, time
-from whisper_pipeline.lib.audio import load_audio
-from whisper_pipeline.resources.diarization import SpeakerDiarizer
+from whisper_pipeline.inference.audio import load_audio
+from whisper_pipeline.defs.resources.diarization import SpeakerDiarizer
 diarizer = SpeakerDiarizer()
 started = time.monotonic()
 with diarizer.borrow() as loaded:

@@ -33,8 +33,8 @@ import time
 from pathlib import Path
 
 from bench.common import Measured, bare_whisperx, measure
-from whisper_pipeline.local_worker import default_concurrency
-from whisper_pipeline.samples import pyannote_sample_dir
+from whisper_pipeline.evaluation.samples import pyannote_sample_dir
+from whisper_pipeline.runtime.local_worker import default_concurrency
 
 ARCHIVE_AGE_S = 3600  # the files are an archive dropped at once: stable at first sight
 

@@ -24,15 +24,15 @@ from pathlib import Path
 
 import jiwer
 
-from whisper_pipeline.lib.evaluation import read_reference_text
-from whisper_pipeline.samples import FOREIGN_SPEECH, pyannote_sample_dir, speak_language
+from whisper_pipeline.core.scoring import read_reference_text
+from whisper_pipeline.evaluation.samples import FOREIGN_SPEECH, pyannote_sample_dir, speak_language
 
 PIPELINE = """
 import json, sys, time
 started = time.monotonic()
-from whisper_pipeline.lib.audio import iter_windows, probe
-from whisper_pipeline.lib.transcription import transcribe_windows
-from whisper_pipeline.resources.asr import WhisperASR
+from whisper_pipeline.inference.audio import iter_windows, probe
+from whisper_pipeline.inference.transcription import transcribe_windows
+from whisper_pipeline.defs.resources.asr import WhisperASR
 asr = WhisperASR(model="bundled:" + sys.argv[1], device="cpu")
 with asr.borrow() as whisper:
     load_s = time.monotonic() - started
@@ -50,7 +50,7 @@ BARE = """
 import json, sys, time
 started = time.monotonic()
 import whisperx
-from whisper_pipeline.lib.bundled_models import bundled_model_path
+from whisper_pipeline.inference.bundled_models import bundled_model_path
 model = whisperx.load_model(str(bundled_model_path(sys.argv[1])), device="cpu", compute_type="int8")
 load_s = time.monotonic() - started
 language = None if model.model.model.is_multilingual else "en"  # *.en models cannot detect

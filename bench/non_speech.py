@@ -1,5 +1,5 @@
 """Words invented from non-speech, with and without dropping chunks that sound like it
-(lib/quality.sounds_like_non_speech), and the word error rate on real and synthetic speech
+(core/quality.sounds_like_non_speech), and the word error rate on real and synthetic speech
 measured in the same run with the same loaded model.
 
 - non-speech: the held-out set of samples.NON_SPEECH (tones, beeps, clicks, hum, music made
@@ -17,11 +17,9 @@ import json
 import tempfile
 from pathlib import Path
 
-from whisper_pipeline.lib.audio import iter_windows
-from whisper_pipeline.lib.evaluation import read_reference_text, word_error_rate
-from whisper_pipeline.lib.transcription import transcribe_windows
-from whisper_pipeline.resources.asr import WhisperASR
-from whisper_pipeline.samples import (
+from whisper_pipeline.core.scoring import read_reference_text, word_error_rate
+from whisper_pipeline.defs.resources.asr import WhisperASR
+from whisper_pipeline.evaluation.samples import (
     DEMO_CONVERSATION,
     VOICES,
     pyannote_sample_dir,
@@ -29,6 +27,8 @@ from whisper_pipeline.samples import (
     synthesize_conversation,
     write_non_speech_set,
 )
+from whisper_pipeline.inference.audio import iter_windows
+from whisper_pipeline.inference.transcription import transcribe_windows
 
 SHORT_ANSWERS = ("Yes.", "No.", "Okay, thanks.", "Sure, go ahead.", "Right.")
 

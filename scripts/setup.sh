@@ -39,5 +39,5 @@ fi
 
 # 3. Real meeting speech for the evaluation sets and tests: the AMI excerpts that pyannote.audio
 #    3.0.0's source distribution on PyPI carries (15.6 MB, once, checked by SHA-256).
-"$VENV/bin/python" -c "from whisper_pipeline.ami_excerpts import ami_excerpts_dir; ami_excerpts_dir()" \
+"$VENV/bin/python" -c "from whisper_pipeline.evaluation.ami_excerpts import ami_excerpts_dir; ami_excerpts_dir()" \
   || { echo "setup: could not fetch the AMI excerpts from PyPI (see above)" >&2; exit 1; }

@@ -1,20 +1,20 @@
 """The code location: the only Definitions. Importing it loads no model; it reads the
-deployment's settings file when there is one (whisper_pipeline/settings.py)."""
+deployment's settings file when there is one (whisper_pipeline/runtime/settings.py)."""
 
 from dagster import Definitions, in_process_executor
 
-from whisper_pipeline.assets import PER_RECORDING_ASSETS
-from whisper_pipeline.assets.summaries import SUMMARY_ASSETS
-from whisper_pipeline.jobs import build_rename_speaker_job, process_recording
-from whisper_pipeline.resources.alignment import WordAlignment
-from whisper_pipeline.resources.asr import WhisperASR
-from whisper_pipeline.resources.diarization import SpeakerDiarizer
-from whisper_pipeline.resources.storage import PipelineStorage
-from whisper_pipeline.resources.subtitles import SubtitleSettings
-from whisper_pipeline.schedules import build_summaries_schedule, refresh_summaries
-from whisper_pipeline.sensors.inbox import IntakeSettings, build_inbox_sensor
-from whisper_pipeline.sensors.run_monitor import RunMonitorSettings, run_monitor
-from whisper_pipeline.settings import SettingsError, load_resource_settings
+from whisper_pipeline.defs.assets import PER_RECORDING_ASSETS
+from whisper_pipeline.defs.assets.summaries import SUMMARY_ASSETS
+from whisper_pipeline.defs.jobs import build_rename_speaker_job, process_recording
+from whisper_pipeline.defs.resources.alignment import WordAlignment
+from whisper_pipeline.defs.resources.asr import WhisperASR
+from whisper_pipeline.defs.resources.diarization import SpeakerDiarizer
+from whisper_pipeline.defs.resources.storage import PipelineStorage
+from whisper_pipeline.defs.resources.subtitles import SubtitleSettings
+from whisper_pipeline.defs.schedules import build_summaries_schedule, refresh_summaries
+from whisper_pipeline.defs.sensors.inbox import IntakeSettings, build_inbox_sensor
+from whisper_pipeline.runtime.run_monitor import RunMonitorSettings, run_monitor
+from whisper_pipeline.runtime.settings import SettingsError, load_resource_settings
 
 RESOURCE_TYPES = {
     "storage": PipelineStorage,

@@ -15,36 +15,27 @@ from pathlib import Path
 
 import pytest
 
-from whisper_pipeline.lib.records import SpeakerTurn
-from whisper_pipeline.samples import DEMO_CONVERSATION, pyannote_sample_dir, synthesize_conversation
+from whisper_pipeline.core.records import SpeakerTurn
+from whisper_pipeline.evaluation.samples import (
+    DEMO_CONVERSATION,
+    pyannote_sample_dir,
+    synthesize_conversation,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-UNIT_TESTS = {"test_defs.py", "test_layers.py", "test_versions.py", "test_worker_environment.py"}
-SYSTEM_TESTS = {
-    "test_cli.py",
-    "test_deploy.py",
-    "test_killed_command.py",
-    "test_cancel_moments.py",
-    "test_cancel_in_steps.py",
-    "test_postgres.py",
-    "test_inbox_daemon.py",
-    "test_run_monitor.py",
-    "test_ui_launches.py",
-}
+TIERS = ("unit", "integration", "system")  # pyproject.toml describes the markers
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each test's tier, from where it lives (pyproject.toml lists the markers)."""
+    """Each test's tier is the folder it lives in: unit/, integration/ or system/."""
+    tests = Path(__file__).resolve().parent
     for item in items:
-        path = Path(str(item.path))
-        if path.parent.name == "lib" or path.name in UNIT_TESTS:
-            item.add_marker(pytest.mark.unit)
-        elif path.name in SYSTEM_TESTS:
-            item.add_marker(pytest.mark.system)
-        else:
-            item.add_marker(pytest.mark.integration)
+        tier = Path(str(item.path)).resolve().relative_to(tests).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.path}: tests live in {', '.join(TIERS)} (a tier each)")
+        item.add_marker(getattr(pytest.mark, tier))
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +45,7 @@ def sample_call() -> Path:
 
 @pytest.fixture(scope="session")
 def sample_call_reference_text() -> str:
-    from whisper_pipeline.lib.evaluation import read_reference_text
+    from whisper_pipeline.core.scoring import read_reference_text
 
     return read_reference_text(pyannote_sample_dir() / "sample.stm")
 
@@ -136,7 +127,7 @@ def tiny_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def asr():
     """The real bundled tiny.en model through the real resource (loaded once, then cached)."""
-    from whisper_pipeline.resources.asr import WhisperASR
+    from whisper_pipeline.defs.resources.asr import WhisperASR
 
     resource = WhisperASR(device="cpu")
     with resource.borrow():

@@ -3,7 +3,7 @@
 import json
 
 from whisper_pipeline.cli import main as cli_main
-from whisper_pipeline.lib.evaluation import read_rttm
+from whisper_pipeline.core.scoring import read_rttm
 
 
 def evaluate_samples(tmp_path, *samples_args: str) -> dict:

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 
 from dagster import DagsterInstance
 
-from whisper_pipeline import runner
 from whisper_pipeline.definitions import defs
-from whisper_pipeline.jobs import PROCESS_RECORDING
-from whisper_pipeline.lib.registry import RegisteredRecording
-from whisper_pipeline.partitions import recording_run_tags
-from whisper_pipeline.status import run_error
+from whisper_pipeline.defs.jobs import PROCESS_RECORDING
+from whisper_pipeline.defs.partitions import recording_run_tags
+from whisper_pipeline.runtime import runner
+from whisper_pipeline.runtime.status import run_error
+from whisper_pipeline.storage.registry import RegisteredRecording
 
 
 def process_in_process(

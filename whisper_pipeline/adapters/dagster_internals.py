@@ -1,7 +1,7 @@
 """What the pipeline uses of Dagster (and dagster-celery) beyond their public API.
 
 - run-launcher classes (`CheckRunHealthResult`, `WorkerStatus`, `ConfigurableClassData`) and
-  dagster-celery's launcher, which launcher.py extends;
+  dagster-celery's launcher, which runtime/launcher.py extends;
 - executing a launched run inside a long-lived worker process (what `dagster api
   execute_run` does in a fresh process) and Dagster's SIGTERM-as-interrupt handling;
 - loading the code location in this process and creating a run from it exactly as the UI

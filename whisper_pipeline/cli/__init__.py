@@ -1,7 +1,7 @@
 """`whisper-pipeline`: process recordings, query the warehouse, see run status.
 
 One module per group of commands: run.py (processing), results.py (query, search),
-speakers.py (naming speakers), status.py, evaluation.py (samples, evaluate), services.py (ui,
+speakers.py (naming speakers), runtime/status.py, evaluation.py (samples, evaluate), services.py (ui,
 worker, with-instance); common.py holds what they share."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import click
 
-from whisper_pipeline import home
 from whisper_pipeline.cli.common import INTERRUPTED, Options
 from whisper_pipeline.cli.evaluation import evaluate_command, samples_command
 from whisper_pipeline.cli.results import query_command, search_command
@@ -19,6 +18,7 @@ from whisper_pipeline.cli.run import run_command
 from whisper_pipeline.cli.services import ui_command, with_instance_command, worker_command
 from whisper_pipeline.cli.speakers import speakers_group
 from whisper_pipeline.cli.status import status_command
+from whisper_pipeline.storage import home
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

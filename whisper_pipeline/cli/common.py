@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from whisper_pipeline import home
+from whisper_pipeline.storage import home
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
 
-    from whisper_pipeline.resources.storage import PipelineStorage
+    from whisper_pipeline.defs.resources.storage import PipelineStorage
 
 INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl+C
 
@@ -38,14 +38,14 @@ def open_instance(pipeline_home: Path) -> DagsterInstance:
     """The Dagster instance of the pipeline home (prepared on first use)."""
     from dagster import DagsterInstance
 
-    from whisper_pipeline.instance import prepare_dagster_home
+    from whisper_pipeline.runtime.instance import prepare_dagster_home
 
     prepare_dagster_home(pipeline_home)
     return DagsterInstance.get()
 
 
 def open_storage(pipeline_home: Path) -> PipelineStorage:
-    from whisper_pipeline.resources.storage import PipelineStorage
+    from whisper_pipeline.defs.resources.storage import PipelineStorage
 
     return PipelineStorage(home_dir=str(pipeline_home))
 
@@ -59,7 +59,7 @@ def load_run_config(path: str | None) -> dict:
     loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     if not isinstance(loaded, dict):
         raise SystemExit(f"{path}: a run config must be a mapping (resources: ...)")
-    from whisper_pipeline.resources.secrets import LiteralSecretError, refuse_literal_secrets
+    from whisper_pipeline.defs.resources.secrets import LiteralSecretError, refuse_literal_secrets
 
     try:
         refuse_literal_secrets(loaded.get("resources") or {}, where=path)
@@ -71,7 +71,7 @@ def load_run_config(path: str | None) -> dict:
 def with_settings(run_config: dict) -> dict:
     """Run config for a resource replaces what the settings file bound to it: a resource given
     here starts from the settings file's values."""
-    from whisper_pipeline.settings import as_run_config, load_resource_settings
+    from whisper_pipeline.runtime.settings import as_run_config, load_resource_settings
 
     settings = as_run_config(load_resource_settings())
     for name, section in (run_config.get("resources") or {}).items():
@@ -87,7 +87,7 @@ def resource_config(run_config: dict, name: str) -> dict[str, Any]:
 
 def report_settled(instance: DagsterInstance, run_ids: list[str]) -> None:
     """Say which runs a killed command or worker had left looking alive, and how they ended."""
-    from whisper_pipeline.status import run_error
+    from whisper_pipeline.runtime.status import run_error
 
     for run_id in run_ids:
         click.echo(f"run {run_id} was left behind: {run_error(instance, run_id)}", err=True)

@@ -43,7 +43,7 @@ def samples_command(
     folder: str, meetings: int, real_voices: int, real_people: int, ami: bool, seed: int
 ) -> int:
     """Write the sample recordings into FOLDER."""
-    from whisper_pipeline.ami_excerpts import AmiExcerptsUnavailable
+    from whisper_pipeline.evaluation.ami_excerpts import AmiExcerptsUnavailable
 
     try:
         paths = _write_samples(Path(folder), meetings, real_voices, real_people, ami, seed)
@@ -58,7 +58,7 @@ def samples_command(
 def _write_samples(
     folder: Path, meetings: int, real_voices: int, real_people: int, ami: bool, seed: int
 ) -> list[Path]:
-    from whisper_pipeline import samples
+    from whisper_pipeline.evaluation import samples
 
     if ami:
         return samples.write_ami_set(folder)
@@ -98,12 +98,17 @@ def evaluate_command(
     no_wer: bool,
 ) -> int:
     """DER/JER/WER/speaker count/speed on a FOLDER with RTTM references."""
-    from whisper_pipeline.evaluate import evaluate_folder, table_header, table_line, write_report
-    from whisper_pipeline.lib.evaluation import summarize
-    from whisper_pipeline.lib.model_cache import MODEL_CACHE
-    from whisper_pipeline.lib.speaker_count import SpeakerCounts
-    from whisper_pipeline.resources.asr import WhisperASR
-    from whisper_pipeline.resources.diarization import SpeakerDiarizer
+    from whisper_pipeline.core.scoring import summarize
+    from whisper_pipeline.core.speaker_count import SpeakerCounts
+    from whisper_pipeline.defs.resources.asr import WhisperASR
+    from whisper_pipeline.defs.resources.diarization import SpeakerDiarizer
+    from whisper_pipeline.evaluation.evaluate import (
+        evaluate_folder,
+        table_header,
+        table_line,
+        write_report,
+    )
+    from whisper_pipeline.inference.model_cache import MODEL_CACHE
 
     directory = Path(folder)
     if not directory.is_dir():

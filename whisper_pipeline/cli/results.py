@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import click
 
 from whisper_pipeline.cli.common import INTERRUPTED, Options, open_storage, pass_options
-from whisper_pipeline.lib.display import label
-from whisper_pipeline.lib.query_sandbox import (
+from whisper_pipeline.core.display import label
+from whisper_pipeline.storage.query_sandbox import (
     REFUSED,
     Outcome,
     QueryLimits,
@@ -25,7 +25,7 @@ from whisper_pipeline.lib.query_sandbox import (
 )
 
 if TYPE_CHECKING:
-    from whisper_pipeline.lib.warehouse import Warehouse
+    from whisper_pipeline.storage.warehouse import Warehouse
 
 
 @click.command("query")
@@ -147,9 +147,9 @@ def search_command(options: Options, words: str, limit: int, output: str) -> int
     WORDS: what to look for, e.g. "budget review"."""
     from dataclasses import asdict
 
-    from whisper_pipeline.lib.errors import ConfigurationError
-    from whisper_pipeline.lib.progress import format_duration
-    from whisper_pipeline.lib.search import fts_extension_path, search
+    from whisper_pipeline.core.errors import ConfigurationError
+    from whisper_pipeline.core.progress import format_duration
+    from whisper_pipeline.storage.search import fts_extension_path, search
 
     storage = open_storage(options.pipeline_home)
     try:

@@ -21,7 +21,7 @@ from whisper_pipeline.cli.common import (
     resource_config,
     with_settings,
 )
-from whisper_pipeline.lib.display import label
+from whisper_pipeline.core.display import label
 
 
 @click.command("run")
@@ -48,14 +48,14 @@ def run_command(
     Registers the files, launches one `process_recording` run per recording with work left,
     and follows the runs until they end (with a worker of its own when the instance has no
     broker)."""
-    from whisper_pipeline import runner
-    from whisper_pipeline.lib.intake import find_recordings
-    from whisper_pipeline.local_worker import WorkerDied, default_concurrency, local_worker
-    from whisper_pipeline.run_health import (
+    from whisper_pipeline.runtime import runner
+    from whisper_pipeline.runtime.local_worker import WorkerDied, default_concurrency, local_worker
+    from whisper_pipeline.runtime.run_health import (
         launched_by_this_process,
         record_interrupted_steps,
         settle_dead_runs,
     )
+    from whisper_pipeline.storage.intake import find_recordings
 
     pipeline_home = options.pipeline_home
     instance = open_instance(pipeline_home)
@@ -150,7 +150,7 @@ def refresh_summaries(instance, storage) -> None:
     shows it fresh. A failure here is reported and leaves the recordings' results as they are."""
     from dagster import AssetMaterialization
 
-    from whisper_pipeline.assets.summaries import refresh_daily_totals, refresh_recording_index
+    from whisper_pipeline.defs.assets.summaries import refresh_daily_totals, refresh_recording_index
 
     for name, refresh in (
         ("daily_totals", refresh_daily_totals),
@@ -195,7 +195,7 @@ class _RunFollower:
         seconds, as run monitoring would on a daemon), and progress is shown."""
         import time
 
-        from whisper_pipeline.run_health import fail_runs_with_dead_workers
+        from whisper_pipeline.runtime.run_health import fail_runs_with_dead_workers
 
         if self.worker is not None:
             self.worker.check()
@@ -207,7 +207,7 @@ class _RunFollower:
     def show_progress(self) -> None:
         from dagster import DagsterRunStatus, RunsFilter
 
-        from whisper_pipeline.tags import TAG_PROGRESS, own_tags
+        from whisper_pipeline.core.tags import TAG_PROGRESS, own_tags
 
         runs = self.instance.get_runs(
             RunsFilter(run_ids=list(self.names), statuses=[DagsterRunStatus.STARTED])
@@ -226,8 +226,8 @@ def wait_for_cancellation(instance, run_ids: list[str], storage, timeout_s: floa
 
     from dagster import RunsFilter
 
-    from whisper_pipeline.run_health import finish_canceling_runs_with_dead_workers
-    from whisper_pipeline.runner import FINISHED
+    from whisper_pipeline.runtime.run_health import finish_canceling_runs_with_dead_workers
+    from whisper_pipeline.runtime.runner import FINISHED
 
     deadline = time.monotonic() + timeout_s
     while run_ids and time.monotonic() < deadline:
@@ -315,7 +315,7 @@ def _num(value, pattern: str) -> str:
 
 def _asr_device(run_config: dict) -> str:
     """The ASR device the runs will use: the run config's, else the settings file's, else auto."""
-    from whisper_pipeline.settings import load_resource_settings
+    from whisper_pipeline.runtime.settings import load_resource_settings
 
     given = resource_config(run_config, "asr").get("device")
     return str(given or load_resource_settings().get("asr", {}).get("device") or "auto")

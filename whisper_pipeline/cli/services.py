@@ -29,9 +29,9 @@ def ui_command(options: Options, host: str, port: int) -> int:
     Starts the webserver and daemon (`dagster dev`) on the instance the CLI uses, with a run
     worker beside them when the instance uses the embedded broker. Ctrl+C or SIGTERM stops all
     of them."""
-    from whisper_pipeline.instance import write_workspace
-    from whisper_pipeline.local_worker import local_worker
-    from whisper_pipeline.run_health import settle_dead_runs
+    from whisper_pipeline.runtime.instance import write_workspace
+    from whisper_pipeline.runtime.local_worker import local_worker
+    from whisper_pipeline.runtime.run_health import settle_dead_runs
 
     pipeline_home = options.pipeline_home
     instance = open_instance(pipeline_home)
@@ -60,7 +60,7 @@ def run_until_stopped(command: list[str], cwd: Path) -> int:
     import signal
     import subprocess
 
-    from whisper_pipeline.local_worker import die_with_parent
+    from whisper_pipeline.runtime.local_worker import die_with_parent
 
     stop_requested: list[int] = []
 
@@ -114,9 +114,9 @@ def worker_command(
     options: Options, queues: str, concurrency: int, name: str | None, loglevel: str
 ) -> int:
     """Start a run worker (Celery) that keeps models loaded across runs."""
-    from whisper_pipeline.instance import prepare_dagster_home
-    from whisper_pipeline.local_worker import worker_command as celery_command
-    from whisper_pipeline.local_worker import worker_environment
+    from whisper_pipeline.runtime.instance import prepare_dagster_home
+    from whisper_pipeline.runtime.local_worker import worker_command as celery_command
+    from whisper_pipeline.runtime.local_worker import worker_environment
 
     dagster_home = prepare_dagster_home(options.pipeline_home)
     command = celery_command(queues, concurrency, name, loglevel)
@@ -136,7 +136,7 @@ def with_instance_command(options: Options, command: tuple[str, ...]) -> int:
 
     The containers' entry point (see WHISPER_PIPELINE_INSTANCE), e.g.
     `whisper-pipeline with-instance dagster-daemon run`."""
-    from whisper_pipeline.instance import prepare_dagster_home
+    from whisper_pipeline.runtime.instance import prepare_dagster_home
 
     parts = [part for part in command if part != "--"]
     if not parts:

@@ -27,7 +27,7 @@ def rename_command(
 ) -> int:
     """Give SPEAKER (e.g. SPEAKER_01) of RECORDING (id or file name) a NAME (e.g. Ana), in the
     warehouse and the transcript files."""
-    from whisper_pipeline.speaker_names import (
+    from whisper_pipeline.defs.speaker_names import (
         RenameError,
         rename_speaker,
         renamed_materializations,
@@ -71,16 +71,16 @@ def rename_command(
 def voices_command(voices_dir: str | None, threshold: float | None) -> int:
     """List the names of the voices folder with their samples' length, and the names a speaker
     could be given in each other's place (their voices are at least THRESHOLD alike)."""
-    from whisper_pipeline.lib.errors import ConfigurationError
-    from whisper_pipeline.lib.speaker_embedding import SpeakerEmbedder
-    from whisper_pipeline.lib.voices import (
+    from whisper_pipeline.core.errors import ConfigurationError
+    from whisper_pipeline.inference.speaker_embedding import SpeakerEmbedder
+    from whisper_pipeline.inference.voices import (
         DEFAULT_VOICE_MATCH,
         LIKELY_SAME_PERSON,
         MIN_SAMPLE_S,
         load_voice_library,
         voice_samples,
     )
-    from whisper_pipeline.settings import load_resource_settings
+    from whisper_pipeline.runtime.settings import load_resource_settings
 
     diarizer = load_resource_settings().get("diarizer", {})
     folder = voices_dir or diarizer.get("voices_dir")
@@ -118,14 +118,14 @@ def voices_command(voices_dir: str | None, threshold: float | None) -> int:
 
 def _subtitle_style():
     """The subtitle layout of the settings file (defaults when it sets none)."""
-    from whisper_pipeline.resources.subtitles import SubtitleSettings
-    from whisper_pipeline.settings import load_resource_settings
+    from whisper_pipeline.defs.resources.subtitles import SubtitleSettings
+    from whisper_pipeline.runtime.settings import load_resource_settings
 
     return SubtitleSettings(**load_resource_settings().get("subtitles", {})).style()
 
 
 def _voices_dir(given: str | None) -> str | None:
     """--voices-dir, else the diarizer's voices_dir of the settings file."""
-    from whisper_pipeline.settings import load_resource_settings
+    from whisper_pipeline.runtime.settings import load_resource_settings
 
     return given or load_resource_settings().get("diarizer", {}).get("voices_dir")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from whisper_pipeline.cli.common import Options, open_instance, open_storage, pass_options
-from whisper_pipeline.lib.display import label
+from whisper_pipeline.core.display import label
 
 
 @click.command("status")
@@ -25,15 +25,15 @@ def status_command(
     name (or id) holds it, e.g. `status "hot interview"`."""
     import time
 
-    from whisper_pipeline.run_health import settle_dead_runs
-    from whisper_pipeline.status import format_table, recent_runs
+    from whisper_pipeline.runtime.run_health import settle_dead_runs
+    from whisper_pipeline.runtime.status import format_table, recent_runs
 
     pipeline_home = options.pipeline_home
     instance = open_instance(pipeline_home)
     storage = open_storage(pipeline_home)
     recording_ids = None
     if name is not None:
-        from whisper_pipeline.status import matching_recordings
+        from whisper_pipeline.runtime.status import matching_recordings
 
         recording_ids = matching_recordings(storage.registry, name)
         if not recording_ids:

@@ -1,0 +1,86 @@
+"""Step 4: the transcript with a speaker per word and segment, and its export files."""
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from whisper_pipeline.core.exports import about_recording, write_exports
+from whisper_pipeline.core.previews import image_markdown, speaker_timeline_png, transcript_markdown
+from whisper_pipeline.core.records import Diarization, Segment, SpeakerTurn, Transcript
+from whisper_pipeline.core.speakers import assign_speakers
+from whisper_pipeline.defs.assets.checks import (
+    SPEAKERS_HAVE_WORDS,
+    SPEECH_HAS_WORDS,
+    record_checks,
+    speaker_transcript_checks,
+)
+from whisper_pipeline.defs.assets.diarization import diarization as diarization_asset
+from whisper_pipeline.defs.assets.step import PER_RECORDING, hand_on, handed_over, recording_step
+from whisper_pipeline.defs.assets.transcript import transcript as transcript_asset
+from whisper_pipeline.defs.resources.storage import PipelineStorage
+from whisper_pipeline.defs.resources.subtitles import SubtitleSettings
+from whisper_pipeline.storage.warehouse import segment_rows, word_rows
+
+
+def transcript_view(
+    segments: Sequence[Segment],
+    turns: Sequence[SpeakerTurn],
+    duration_s: float,
+    exports: Mapping[str, Path],
+    storage: PipelineStorage,
+) -> dict[str, object]:
+    """The partition page's view of a transcript: the text with speakers and times, a speaker
+    timeline, and the export files (also after a speaker is renamed)."""
+    metadata: dict[str, object] = {
+        "transcript": MetadataValue.md(transcript_markdown(segments, duration_s, exports)),
+    }
+    if turns:
+        png = speaker_timeline_png(turns, duration_s)
+        metadata["speaker_timeline"] = MetadataValue.md(image_markdown(png, "speaker timeline"))
+    metadata["speakers"] = ", ".join(sorted({s.speaker for s in segments if s.speaker})) or "none"
+    metadata["segments"] = MetadataValue.int(len(segments))
+    metadata.update({f"export_{kind}": storage.export_link(path) for kind, path in exports.items()})
+    return metadata
+
+
+@asset(
+    deps=[transcript_asset, diarization_asset],
+    **PER_RECORDING,
+    kinds={"parquet"},
+    check_specs=[SPEECH_HAS_WORDS, SPEAKERS_HAVE_WORDS],
+    description="Speaker per word (largest overlap) and per segment; SRT, VTT, TXT, JSON and RTTM exports.",
+)
+def speaker_transcript(
+    context: AssetExecutionContext,
+    storage: PipelineStorage,
+    subtitles: SubtitleSettings,
+) -> MaterializeResult:
+    transcript: Transcript = handed_over(context, storage, transcript_asset)
+    diarization: Diarization = handed_over(context, storage, diarization_asset)
+    with recording_step(context, storage, "speaker_transcript") as step:
+        segments = assign_speakers(
+            transcript.segments,
+            diarization.turns,
+            channel_speakers=diarization.extra.get("channel_speakers") or (),
+        )
+        warehouse = storage.warehouse
+        warehouse.write("segments", step.recording_id, segment_rows(step.recording_id, segments))
+        warehouse.write("words", step.recording_id, word_rows(step.recording_id, segments))
+        exports = write_exports(
+            storage.outputs_for(step.recording_id),
+            step.recording_id,
+            transcript.language,
+            segments,
+            diarization.turns,
+            about_recording(transcript, storage.shown_name(step.recording_id)),
+            subtitles.style(),
+        )
+        metadata = transcript_view(
+            segments, diarization.turns, transcript.duration_s, exports, storage
+        )
+        if diarization.skipped:
+            metadata["note"] = "no speakers: diarization was skipped"
+        checks = speaker_transcript_checks(diarization, segments)
+        record_checks(storage, step.recording_id, "speaker_transcript", checks, context.run.run_id)
+        return hand_on(context, storage, segments, metadata, checks)

@@ -1,0 +1,1 @@
+"""Samples and evaluation sets, and `whisper-pipeline evaluate`: how well the pipeline does on recordings with known answers."""
