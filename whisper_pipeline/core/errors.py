@@ -26,6 +26,51 @@ class ConfigurationError(PipelineError):
     """A setting that points at something unusable; the message says what to set."""
 
 
+class TransientError(Exception):
+    """Something went wrong that may not the next time (the network, the GPU's memory): not a
+    PipelineError, so the run is left to Dagster's retries; the message says what happened."""
+
+
+# What a transient cause looks like, by exception class name (anywhere in the chain of causes:
+# libraries wrap them) or by message.
+TRANSIENT_CLASSES = (
+    "OutOfMemoryError",  # torch.cuda.OutOfMemoryError
+    "ConnectionError",  # builtins, requests, urllib3's NewConnectionError...
+    "Timeout",  # TimeoutError, requests' ReadTimeout / ConnectTimeout
+    "ProtocolError",
+    "ChunkedEncodingError",
+    "IncompleteRead",
+)
+TRANSIENT_MESSAGES = (
+    "cuda out of memory",
+    "cublas_status_alloc_failed",
+    "cuda error: out of memory",
+    "temporary failure in name resolution",
+    "connection reset",
+    "connection refused",
+    "503 server error",
+    "502 server error",
+    "504 server error",
+    "429 client error",
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether `error` (or a cause it wraps) is transient: the GPU out of memory, the network
+    down or slow, a server busy. A missing model, a wrong name or a missing token is not."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        names = [kind.__name__ for kind in type(current).__mro__]
+        if any(marker in name for name in names for marker in TRANSIENT_CLASSES):
+            return True
+        if any(marker in str(current).lower() for marker in TRANSIENT_MESSAGES):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 class StepFailure(PipelineError):
     """Wraps any exception from a pipeline step with the step name and progress reached."""
 

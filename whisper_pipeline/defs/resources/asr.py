@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import Field
 
 from whisper_pipeline.adapters.whisperx_internals import is_multilingual, set_vad_step, unload
-from whisper_pipeline.core.errors import ConfigurationError
+from whisper_pipeline.core.errors import ConfigurationError, TransientError, is_transient
 from whisper_pipeline.defs.resources.cached_model import CachedModelResource
 from whisper_pipeline.inference.bundled_models import bundled_model_path, bundled_name
 from whisper_pipeline.inference.devices import resolve_compute_type, resolve_threads
@@ -141,9 +141,14 @@ class WhisperASR(CachedModelResource):
         except OSError as error:
             # a named model that could not be fetched (offline: the hub's errors are OSErrors);
             # a local folder's errors and any other (an unknown name, CUDA out of memory, an
-            # unsupported compute type) keep their own message
+            # unsupported compute type) keep their own message; a network failure is retried
             if Path(source).exists():
                 raise
+            if is_transient(error):
+                raise TransientError(
+                    f"Whisper model {self.model!r} could not be fetched for now"
+                    f" ({type(error).__name__}: {error})"
+                ) from error
             raise ConfigurationError(
                 f"Whisper model {self.model!r} could not be loaded ({type(error).__name__}: {error})."
                 " Without internet, download it beforehand into model_dir (see docs/models.md) or"

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from whisper_pipeline.core.errors import ConfigurationError
+from whisper_pipeline.core.errors import ConfigurationError, TransientError, is_transient
 from whisper_pipeline.core.records import Diarization, RecordingFacts
 from whisper_pipeline.core.speaker_count import SpeakerCounts
 from whisper_pipeline.defs.resources.cached_model import CachedModelResource
@@ -156,6 +156,11 @@ class SpeakerDiarizer(CachedModelResource):
                 raise ValueError("pyannote returned no pipeline")
             return pipeline.to(torch.device(device))
         except Exception as error:
+            if is_transient(error):  # the run's retry may well load it
+                raise TransientError(
+                    f"diarization pipeline {self.pipeline!r} could not be loaded for now"
+                    f" ({type(error).__name__}: {error})"
+                ) from error
             hint = "" if token else f" and set {self.token_variable} to a Hugging Face token"
             raise ConfigurationError(
                 f"diarization pipeline {self.pipeline!r} could not be loaded"
