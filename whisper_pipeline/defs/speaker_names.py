@@ -7,22 +7,19 @@ Used by `whisper-pipeline speakers rename` and by the `rename_speaker` job in th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from whisper_pipeline.core.analytics import compute_stats
 from whisper_pipeline.core.errors import PipelineError
 from whisper_pipeline.core.exports import (
     DEFAULT_STYLE,
     SubtitleStyle,
-    about_recording,
-    write_exports,
 )
 from whisper_pipeline.core.records import Diarization, Segment, SpeakerTurn, Transcript
 from whisper_pipeline.defs.resources.storage import PipelineStorage
 from whisper_pipeline.inference.audio import SAMPLE_RATE, read_spans, write_wav
 from whisper_pipeline.inference.voices import solo_spans, voice_folder_name
-from whisper_pipeline.storage.warehouse import embedding_rows, segment_rows, turn_rows, word_rows
+from whisper_pipeline.storage.results import write_speaker_results
 
 
 class RenameError(PipelineError):
@@ -152,24 +149,14 @@ def rename_speaker(
         raise RenameError(f"{recording_id} already has a speaker {new!r}: choose another name")
     segments = relabel_segments(segments, old, new)
     diarization = relabel_diarization(diarization, old, new)
-    warehouse = storage.warehouse
-    warehouse.write("segments", recording_id, segment_rows(recording_id, segments))
-    warehouse.write("words", recording_id, word_rows(recording_id, segments))
-    warehouse.write("speaker_turns", recording_id, turn_rows(recording_id, diarization))
-    warehouse.write("speaker_embeddings", recording_id, embedding_rows(recording_id, diarization))
-    stats = compute_stats(transcript.duration_s, segments, diarization.turns)
-    warehouse.write(
-        "speaker_stats",
-        recording_id,
-        [{"recording_id": recording_id, **asdict(row)} for row in stats.speakers],
-    )
-    files = write_exports(
+    files, stats = write_speaker_results(
+        storage.warehouse,
         storage.outputs_for(recording_id),
         recording_id,
-        transcript.language,
+        transcript,
+        diarization,
         segments,
-        diarization.turns,
-        about_recording(transcript, storage.shown_name(recording_id)),
+        storage.shown_name(recording_id),
         style,
     )
     outputs.save("speaker_transcript", recording_id, segments)  # a later re-run keeps the name

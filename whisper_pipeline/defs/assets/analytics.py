@@ -1,6 +1,5 @@
 """Step 5: per-speaker talk time, words, pace, turns, overlap; the recording's silence ratio."""
 
-from dataclasses import asdict
 from datetime import UTC, datetime
 
 from dagster import (
@@ -24,6 +23,7 @@ from whisper_pipeline.defs.assets.speaker_transcript import (
 from whisper_pipeline.defs.assets.step import PER_RECORDING, hand_on, handed_over, recording_step
 from whisper_pipeline.defs.assets.transcript import transcript as transcript_asset
 from whisper_pipeline.defs.resources.storage import PipelineStorage
+from whisper_pipeline.storage.results import write_speaker_stats
 
 # The per-speaker table on the partition page: the columns of the speaker_stats view.
 # (The view shows m:ss and %; the speaker_stats view keeps the raw seconds and shares.)
@@ -83,11 +83,7 @@ def recording_analytics(
     with recording_step(context, storage, "recording_analytics") as step:
         stats = compute_stats(transcript.duration_s, speaker_transcript, diarization.turns)
         warehouse = storage.warehouse
-        warehouse.write(
-            "speaker_stats",
-            step.recording_id,
-            [{"recording_id": step.recording_id, **asdict(row)} for row in stats.speakers],
-        )
+        write_speaker_stats(warehouse, step.recording_id, stats)
         warehouse.write(
             "recording_stats",
             step.recording_id,

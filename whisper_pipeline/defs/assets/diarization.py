@@ -27,7 +27,7 @@ from whisper_pipeline.defs.resources.storage import PipelineStorage
 from whisper_pipeline.inference.audio import SAMPLE_RATE, load_audio
 from whisper_pipeline.inference.channels import PER_CHANNEL
 from whisper_pipeline.inference.cpu_share import governor
-from whisper_pipeline.storage.warehouse import embedding_rows, turn_rows
+from whisper_pipeline.storage.results import write_speaker_turns
 
 
 def speakers_view(result: Diarization) -> dict[str, object]:
@@ -88,12 +88,7 @@ def diarization(
                     duration_s = min(duration_s, len(audio) / SAMPLE_RATE)
             result = replace(result, turns=clip_turns(result.turns, duration_s))
             cache = "hit" if loaded.cache_hit else f"miss (loaded in {loaded.load_seconds:.1f}s)"
-        storage.warehouse.write(
-            "speaker_turns", step.recording_id, turn_rows(step.recording_id, result)
-        )
-        storage.warehouse.write(
-            "speaker_embeddings", step.recording_id, embedding_rows(step.recording_id, result)
-        )
+        write_speaker_turns(storage.warehouse, step.recording_id, result)
         checks = diarization_checks(result)
         record_checks(storage, step.recording_id, "diarization", checks, context.run.run_id)
         if result.skipped:

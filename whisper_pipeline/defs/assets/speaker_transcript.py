@@ -5,7 +5,6 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from whisper_pipeline.core.exports import about_recording, write_exports
 from whisper_pipeline.core.previews import image_markdown, speaker_timeline_png, transcript_markdown
 from whisper_pipeline.core.records import Diarization, Segment, SpeakerTurn, Transcript
 from whisper_pipeline.core.speakers import assign_speakers
@@ -20,7 +19,7 @@ from whisper_pipeline.defs.assets.step import PER_RECORDING, hand_on, handed_ove
 from whisper_pipeline.defs.assets.transcript import transcript as transcript_asset
 from whisper_pipeline.defs.resources.storage import PipelineStorage
 from whisper_pipeline.defs.resources.subtitles import SubtitleSettings
-from whisper_pipeline.storage.warehouse import segment_rows, word_rows
+from whisper_pipeline.storage.results import write_transcript_results
 
 
 def transcript_view(
@@ -64,16 +63,14 @@ def speaker_transcript(
             diarization.turns,
             channel_speakers=diarization.extra.get("channel_speakers") or (),
         )
-        warehouse = storage.warehouse
-        warehouse.write("segments", step.recording_id, segment_rows(step.recording_id, segments))
-        warehouse.write("words", step.recording_id, word_rows(step.recording_id, segments))
-        exports = write_exports(
+        exports = write_transcript_results(
+            storage.warehouse,
             storage.outputs_for(step.recording_id),
             step.recording_id,
-            transcript.language,
+            transcript,
             segments,
             diarization.turns,
-            about_recording(transcript, storage.shown_name(step.recording_id)),
+            storage.shown_name(step.recording_id),
             subtitles.style(),
         )
         metadata = transcript_view(

@@ -11,7 +11,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from whisper_pipeline.adapters.whisperx_internals import is_multilingual
 from whisper_pipeline.core.display import clock, percent
-from whisper_pipeline.core.exports import SubtitleStyle, about_recording, write_exports
+from whisper_pipeline.core.exports import SubtitleStyle
 from whisper_pipeline.core.quality import truncated_by
 from whisper_pipeline.core.records import RecordingFacts, Segment, Transcript
 from whisper_pipeline.core.timeline import clip_segments
@@ -43,7 +43,7 @@ from whisper_pipeline.inference.language import (
     summarize,
 )
 from whisper_pipeline.inference.transcription import transcribe_windows
-from whisper_pipeline.storage.warehouse import segment_rows, word_rows
+from whisper_pipeline.storage.results import write_transcript_results
 
 
 @asset(
@@ -215,15 +215,14 @@ def _store(
             }
         ],
     )
-    warehouse.write("segments", recording_id, segment_rows(recording_id, result.segments))
-    warehouse.write("words", recording_id, word_rows(recording_id, result.segments))
-    write_exports(
+    write_transcript_results(
+        warehouse,
         storage.outputs_for(recording_id),
         recording_id,
-        result.language,
+        result,
         result.segments,
         (),
-        about_recording(result, storage.shown_name(recording_id)),
+        storage.shown_name(recording_id),
         style,
     )
 
