@@ -636,7 +636,7 @@ def test_file_names_are_labels_never_control(tmp_path, sample_call, bad_files):
     rows = json.loads(cli(home, "status", "--format", "json", check=True).stdout)
     assert {row["source_name"] for row in rows} == {label(FORGED_GOOD), label(FORGED_BAD)}
     # the exports' headers, and the file as the UI's partition pages show it
-    (document,) = (home / "outputs").glob("*/transcript.json")
+    (document,) = (home / "outputs").glob("*/*.json")
     assert json.loads(document.read_text())["source"] == label(FORGED_GOOD)
     with instance_of(home) as instance:
         records = instance.get_event_records(
