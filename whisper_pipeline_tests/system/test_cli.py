@@ -645,7 +645,10 @@ def test_file_names_are_labels_never_control(tmp_path, sample_call, bad_files):
         files = {r.asset_materialization.metadata["file"].value for r in records}
     assert files == {label(FORGED_GOOD)}
     # the warehouse keeps the name as it is: it is data, and queries can match it
-    sql = "SELECT source_name FROM recording_files ORDER BY source_name"
+    sql = (
+        "SELECT source_name FROM recording_files UNION ALL SELECT source_name FROM failures"
+        " ORDER BY source_name"
+    )  # the undecodable file has a failures row only
     names = [
         r["source_name"] for r in json.loads(cli(home, "query", "--format", "json", sql).stdout)
     ]
