@@ -32,3 +32,4 @@ bench: setup
 	$(VENV)/bin/python -m bench.models
 	$(VENV)/bin/python -m bench.threads
 	$(VENV)/bin/python -m bench.non_speech
+	$(VENV)/bin/python -m bench.event_log

@@ -9,6 +9,7 @@ from whisper_pipeline.defs.jobs import build_rename_speaker_job, process_recordi
 from whisper_pipeline.defs.resources.alignment import WordAlignment
 from whisper_pipeline.defs.resources.asr import WhisperASR
 from whisper_pipeline.defs.resources.diarization import SpeakerDiarizer
+from whisper_pipeline.defs.resources.hand_off import HAND_OFF, step_hand_off
 from whisper_pipeline.defs.resources.storage import PipelineStorage
 from whisper_pipeline.defs.resources.subtitles import SubtitleSettings
 from whisper_pipeline.defs.schedules import build_summaries_schedule, refresh_summaries
@@ -36,7 +37,8 @@ def build_resources(settings: dict[str, dict] | None = None) -> dict[str, object
         raise SettingsError(
             f"unknown resource(s) in settings: {', '.join(unknown)}; known: {', '.join(RESOURCE_TYPES)}"
         )
-    return {name: kind(**settings.get(name, {})) for name, kind in RESOURCE_TYPES.items()}
+    bound = {name: kind(**settings.get(name, {})) for name, kind in RESOURCE_TYPES.items()}
+    return {**bound, HAND_OFF: step_hand_off}
 
 
 resources = build_resources(load_resource_settings())

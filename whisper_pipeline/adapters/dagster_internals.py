@@ -6,8 +6,9 @@
   execute_run` does in a fresh process) and Dagster's SIGTERM-as-interrupt handling;
 - loading the code location in this process and creating a run from it exactly as the UI
   does (origin, job snapshot, execution plan), so the UI can re-execute CLI runs;
-- the interruption error a terminated step raises, and the failure reason a run monitor
-  gives a run it ends."""
+- the failure reason a run monitor gives a run it ends (so Dagster's run retries act on it).
+
+docs/architecture.md lists each with why the public API does not do it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 from dagster import AssetKey, DagsterInstance, DagsterRun
 from dagster._core.definitions.assets.graph.remote_asset_graph import RemoteRepositoryAssetGraph
 from dagster._core.definitions.selector import JobSubsetSelector
-from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.events import JobFailureData, RunFailureReason
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
@@ -40,7 +40,6 @@ __all__ = [
     "CeleryRunLauncher",
     "CheckRunHealthResult",
     "ConfigurableClassData",
-    "DagsterExecutionInterruptedError",
     "PlannedJob",
     "WorkerStatus",
     "WorkspaceRequestContext",

@@ -4,10 +4,11 @@ follow them to the end (Ctrl+C or SIGTERM cancels what has not finished)."""
 from __future__ import annotations
 
 import signal
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -22,6 +23,11 @@ from whisper_pipeline.cli.common import (
     with_settings,
 )
 from whisper_pipeline.core.display import label
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
+    from whisper_pipeline.defs.resources.storage import PipelineStorage
 
 
 @click.command("run")
@@ -48,37 +54,67 @@ def run_command(
     Registers the files, launches one `process_recording` run per recording with work left,
     and follows the runs until they end (with a worker of its own when the instance has no
     broker)."""
+    from whisper_pipeline.runtime.local_worker import default_concurrency
+    from whisper_pipeline.storage.intake import find_recordings
+
+    instance = open_instance(options.pipeline_home)
+    storage = open_storage(options.pipeline_home)
+    run_config = with_settings(load_run_config(config))
+    paths = list(find_recordings(Path(p) for p in given_paths))
+    for path in (p for p in paths if not p.exists()):
+        click.echo(f"not found: {path}", err=True)
+    paths = [p for p in paths if p.exists()]
+    if not paths:
+        click.echo("no recordings found in " + ", ".join(given_paths), err=True)
+        return 2
+    if workers is None:
+        workers = default_concurrency(len(paths), _asr_device(run_config))
+    followed = _follow_runs(
+        instance, storage, options.pipeline_home, paths, force, run_config, workers
+    )
+    if followed.exit_code is not None:
+        return followed.exit_code
+    return _conclude(instance, storage, followed)
+
+
+@dataclass
+class _Followed:
+    """The runs a command launched and how they ended (or the exit code it stopped with)."""
+
+    outcomes: list = field(default_factory=list)
+    launched: list = field(default_factory=list)
+    exit_code: int | None = None
+
+
+def _follow_runs(
+    instance: DagsterInstance,
+    storage: PipelineStorage,
+    pipeline_home: Path,
+    paths: list[Path],
+    force: bool,
+    run_config: dict,
+    workers: int,
+) -> _Followed:
+    """Register, launch and follow to the end; on SIGINT/SIGTERM, cancel what is unfinished."""
     from whisper_pipeline.runtime import runner
-    from whisper_pipeline.runtime.local_worker import WorkerDied, default_concurrency, local_worker
+    from whisper_pipeline.runtime.local_worker import WorkerDied, local_worker
     from whisper_pipeline.runtime.run_health import (
         launched_by_this_process,
         record_interrupted_steps,
         settle_dead_runs,
     )
-    from whisper_pipeline.storage.intake import find_recordings
 
-    pipeline_home = options.pipeline_home
-    instance = open_instance(pipeline_home)
-    storage = open_storage(pipeline_home)
-    run_config = with_settings(load_run_config(config))
-    paths = list(find_recordings(Path(p) for p in given_paths))
-    for path in (p for p in paths if not p.exists()):
-        print(f"not found: {path}", file=sys.stderr)
-    paths = [p for p in paths if p.exists()]
-    if not paths:
-        print("no recordings found in " + ", ".join(given_paths), file=sys.stderr)
-        return 2
-    outcomes: list = []
-    launched: list = []
-    logs = pipeline_home / "logs"
-    if workers is None:
-        workers = default_concurrency(len(paths), _asr_device(run_config))
+    followed = _Followed()
+    launched = followed.launched
     # the worker starts first: it boots while the files are registered and the runs created
-    with stop_on_signals() as stop, local_worker(instance, logs, workers) as worker:
+    with (
+        stop_on_signals() as stop,
+        local_worker(instance, pipeline_home / "logs", workers) as worker,
+    ):
         try:
             report_settled(instance, settle_dead_runs(instance, storage))
             entries = runner.register(instance, storage.registry, paths, storage.warehouse)
-            print(f"{len(entries)} recording(s) registered in {pipeline_home}")
+            click.echo(f"{len(entries)} recording(s) registered in {pipeline_home}")
             # runs our own worker executes name this command: if it is killed, the next
             # command cancels those nobody will start
             tags = launched_by_this_process() if worker is not None else {}
@@ -86,15 +122,15 @@ def run_command(
                 instance, entries, force, run_config, launched, tags
             )
             for outcome in skipped:
-                outcomes.append(outcome)
+                followed.outcomes.append(outcome)
                 why = outcome.error or "already processed (use --force to process again)"
-                print(f"{outcome.recording_id}: {label(why)}")
+                click.echo(f"{outcome.recording_id}: {label(why)}")
             for item in launched:
-                print(
+                click.echo(
                     f"{label(item.entry.source_name)} -> {item.entry.recording_id}: run {item.run_id}"
                 )
             follower = _RunFollower(instance, launched, worker, storage)
-            outcomes += runner.wait_for_runs(
+            followed.outcomes += runner.wait_for_runs(
                 instance, launched, on_outcome=follower.report, check=follower.poll
             )
             if worker is not None:
@@ -102,9 +138,10 @@ def run_command(
         except KeyboardInterrupt:
             pass  # handled below: the runs are canceled, the worker stopped
         except WorkerDied as error:
-            print(f"\n{error}", file=sys.stderr)
+            click.echo(f"\n{error}", err=True)
             runner.abandon_runs(instance, [i.run_id for i in launched], str(error))
-            return 1
+            followed.exit_code = 1
+            return followed
         if stop.signal:
             reason = f"stopped by {signal.Signals(stop.signal).name}"
             canceled = runner.cancel_runs(instance, [i.run_id for i in launched], reason)
@@ -112,30 +149,37 @@ def run_command(
             record_interrupted_steps(instance, canceled, storage)
             if worker is not None and ended:
                 worker.idle = True  # it releases its models and exits on its own
-            print(
+            click.echo(
                 f"\n{reason}: {len(canceled)} unfinished run(s) canceled; the next `run` redoes them",
-                file=sys.stderr,
+                err=True,
             )
-            return 128 + stop.signal
+            followed.exit_code = 128 + stop.signal
+    return followed
+
+
+def _conclude(instance: DagsterInstance, storage: PipelineStorage, followed: _Followed) -> int:
+    """Summaries and the warehouse follow what was processed; the summary table; the exit code:
+    2 with nothing to do, 1 when a recording failed."""
+    outcomes = followed.outcomes
     if any(o.status in ("succeeded", "failed") for o in outcomes):
         refresh_summaries(instance, storage)
     storage.warehouse.refresh_database()
     busy = {o.recording_id for o in outcomes if o.status == "skipped" and o.run_id}
     _print_summary(storage, [o.recording_id for o in outcomes if o.recording_id not in busy])
-    if not launched:
-        print(
+    if not followed.launched:
+        click.echo(
             f"\nnothing to do: {len(outcomes) - len(busy)} already processed, {len(busy)} being"
             " processed by another command (`status` follows them; --force processes again)",
-            file=sys.stderr,
+            err=True,
         )
         return 2
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
-        print(f"\n{len(failed)} recording(s) failed:", file=sys.stderr)
+        click.echo(f"\n{len(failed)} recording(s) failed:", err=True)
         for outcome in failed:
-            print(
+            click.echo(
                 f"  {label(Path(outcome.source_path).name)}: {label(outcome.error or '')}",
-                file=sys.stderr,
+                err=True,
             )
         return 1
     return 0
@@ -163,7 +207,7 @@ def refresh_summaries(instance, storage) -> None:
                 )
             )
         except Exception as error:
-            print(f"{name} not refreshed: {error}", file=sys.stderr)
+            click.echo(f"{name} not refreshed: {error}", err=True)
 
 
 class _RunFollower:
@@ -186,9 +230,9 @@ class _RunFollower:
         name = self.names.get(outcome.run_id, outcome.recording_id)
         prefix = f"[{self.done}/{len(self.names)}] {name}"
         if outcome.status == "failed":
-            print(f"{prefix}: FAILED: {label(outcome.error or '')}", flush=True)
+            click.echo(f"{prefix}: FAILED: {label(outcome.error or '')}")
         else:
-            print(f"{prefix}: done ({', '.join(outcome.steps)})", flush=True)
+            click.echo(f"{prefix}: done ({', '.join(outcome.steps)})")
 
     def poll(self) -> None:
         """On every poll: the local worker is alive, its runs' pool processes too (every few
@@ -216,7 +260,7 @@ class _RunFollower:
             line = own_tags(run).get(TAG_PROGRESS)
             if line and self.shown.get(run.run_id) != line:
                 self.shown[run.run_id] = line
-                print(f"    {self.names[run.run_id]}: {label(line)}", file=sys.stderr, flush=True)
+                click.echo(f"    {self.names[run.run_id]}: {label(line)}", err=True)
 
 
 def wait_for_cancellation(instance, run_ids: list[str], storage, timeout_s: float = 60.0) -> bool:
@@ -287,24 +331,24 @@ def _print_summary(storage, recording_ids: list[str]) -> None:
         failed_checks = connection.execute(FAILED_CHECKS_SQL, {"ids": recording_ids}).fetchall()
     if not rows:
         return
-    print("\nSummary")
+    click.echo("\nSummary")
     header = f"{'recording':<40} {'duration':>9} {'lang':>4} {'speakers':>8} {'words':>6} {'RTF':>6}  transcripts"
-    print(header)
+    click.echo(header)
     skipped = {row[-1] for row in rows if row[-1]}
     for recording_id, _name, duration, language, speakers, words, rtf, _skipped in rows:
         folder = storage.outputs_for(recording_id)
         exports = folder if folder.exists() else "-"
-        print(
+        click.echo(
             f"{recording_id[:40]:<40} {_num(duration, '{:.1f}s'):>9} {language or '-':>4}"
             f" {_num(speakers, '{}'):>8} {_num(words, '{}'):>6} {_num(rtf, '{:.3f}'):>6}  {exports}"
         )
     for reason in sorted(skipped):
-        print(f"\nSpeakers: diarization skipped: {label(reason)}")
+        click.echo(f"\nSpeakers: diarization skipped: {label(reason)}")
     if failed_checks:
-        print("\nChecks that failed (docs/checks.md):")
+        click.echo("\nChecks that failed (docs/checks.md):")
         for name, check, severity, description in failed_checks:
-            print(f"  {severity:<5} {label(name or '')}: {check}: {label(description or '')}")
-    print(
+            click.echo(f"  {severity:<5} {label(name or '')}: {check}: {label(description or '')}")
+    click.echo(
         f"\nWarehouse: {storage.warehouse.database_path} (DuckDB views: recordings, segments, words, ...)"
     )
 

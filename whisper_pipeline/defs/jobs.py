@@ -23,6 +23,7 @@ from whisper_pipeline.core.tags import CELERY_QUEUE_TAG, CPU_QUEUE, GPU_QUEUE
 from whisper_pipeline.defs.assets import PER_RECORDING_ASSETS
 from whisper_pipeline.defs.partitions import recordings_partitions
 from whisper_pipeline.defs.resources.diarization import SpeakerDiarizer
+from whisper_pipeline.defs.resources.hand_off import RecordingResults
 from whisper_pipeline.defs.resources.storage import PipelineStorage
 from whisper_pipeline.defs.resources.subtitles import SubtitleSettings
 
@@ -101,7 +102,7 @@ def rename_config_for(storage: PipelineStorage):
 
     def config_for_recording(recording_id: str) -> dict:
         try:
-            speakers = storage.step_outputs.load("diarization", recording_id).speakers
+            speakers = RecordingResults(storage, recording_id).diarization.speakers
         except Exception:  # not diarized (yet): nothing to name
             speakers = ()
         names = {speaker: speaker for speaker in speakers}

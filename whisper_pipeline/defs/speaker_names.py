@@ -15,7 +15,8 @@ from whisper_pipeline.core.exports import (
     DEFAULT_STYLE,
     SubtitleStyle,
 )
-from whisper_pipeline.core.records import Diarization, Segment, SpeakerTurn, Transcript
+from whisper_pipeline.core.records import Diarization, Segment, SpeakerTurn
+from whisper_pipeline.defs.resources.hand_off import RecordingResults
 from whisper_pipeline.defs.resources.storage import PipelineStorage
 from whisper_pipeline.inference.audio import SAMPLE_RATE, read_spans, write_wav
 from whisper_pipeline.inference.voices import solo_spans, voice_folder_name
@@ -134,11 +135,11 @@ def rename_speaker(
     new = new.strip()
     if not new or any(char in new for char in "\n\r\t"):
         raise RenameError("a speaker name must be non-empty text on one line")
-    outputs = storage.step_outputs
+    results = RecordingResults(storage, recording_id)
     try:
-        transcript: Transcript = outputs.load("transcript", recording_id)
-        diarization: Diarization = outputs.load("diarization", recording_id)
-        segments: list[Segment] = outputs.load("speaker_transcript", recording_id)
+        transcript = results.transcript
+        diarization = results.diarization
+        segments = results.speaker_transcript
     except FileNotFoundError as error:
         raise RenameError(f"{recording_id} has no speakers to rename yet: {error}") from None
     speakers = set(diarization.speakers) | {s.speaker for s in segments if s.speaker}
@@ -159,8 +160,7 @@ def rename_speaker(
         storage.shown_name(recording_id),
         style,
     )
-    outputs.save("speaker_transcript", recording_id, segments)  # a later re-run keeps the name
-    outputs.save("diarization", recording_id, diarization)
+    results.replace_speakers(diarization, segments)  # a later re-run keeps the name
     from whisper_pipeline.defs.assets.analytics import analytics_view
     from whisper_pipeline.defs.assets.diarization import speakers_view
     from whisper_pipeline.defs.assets.speaker_transcript import transcript_view

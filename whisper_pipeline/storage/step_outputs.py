@@ -1,8 +1,5 @@
-"""What one step hands to the next: a JSON document per step and recording in the home folder.
-
-The assets declare their upstream steps as `deps` and read these files themselves instead of
-going through Dagster inputs and an IO manager: each input and output costs Dagster two or
-three stored events (~15 ms each on SQLite), a tenth of a short recording's processing time.
+"""What one step hands to the next: a JSON document per step and recording in the home folder
+(written and read by the Dagster IO manager in defs/resources/hand_off.py).
 
 The documents name their record types by a stable name (`Transcript`), not by an import path
 as a pickle does, so moving or renaming a module keeps every stored result readable; a field
@@ -12,7 +9,6 @@ layout a document has."""
 from __future__ import annotations
 
 import json
-import pickle
 import typing
 from dataclasses import fields, is_dataclass
 from functools import cache
@@ -87,14 +83,13 @@ class StepOutputStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def _path(self, step: str, recording_id: str, suffix: str = ".json") -> Path:
-        return self.root / step / f"{recording_id}{suffix}"
+    def _path(self, step: str, recording_id: str) -> Path:
+        return self.root / step / f"{recording_id}.json"
 
     def save(self, step: str, recording_id: str, value: Any) -> None:
         document = {"format": FORMAT, "version": VERSION, "value": encode(value)}
         data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         replace_atomic(self._path(step, recording_id), lambda tmp: Path(tmp).write_bytes(data))
-        self._path(step, recording_id, ".pickle").unlink(missing_ok=True)  # an older format
 
     def load(self, step: str, recording_id: str) -> Any:
         path = self._path(step, recording_id)
@@ -106,9 +101,6 @@ class StepOutputStore:
                     f" {document.get('version')}); upgrade, or process the recording again"
                 )
             return decode(document["value"])
-        legacy = self._path(step, recording_id, ".pickle")
-        if legacy.exists():  # written before step outputs were JSON
-            return pickle.loads(legacy.read_bytes())
         raise FileNotFoundError(
             f"the result of step {step} for recording {recording_id} is missing ({path}); "
             "process the recording again with `whisper-pipeline run --force`"

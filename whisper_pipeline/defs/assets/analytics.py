@@ -16,12 +16,13 @@ from whisper_pipeline.core.analytics import RecordingStats, compute_stats
 from whisper_pipeline.core.display import clock, percent
 from whisper_pipeline.core.records import Diarization, Segment, Transcript
 from whisper_pipeline.defs.assets.checks import TOTALS_ADD_UP, analytics_checks, record_checks
-from whisper_pipeline.defs.assets.diarization import diarization as diarization_asset
-from whisper_pipeline.defs.assets.speaker_transcript import (
-    speaker_transcript as speaker_transcript_asset,
+from whisper_pipeline.defs.assets.step import (
+    PER_RECORDING,
+    hand_on,
+    handed_on,
+    recording_step,
+    run_id_of,
 )
-from whisper_pipeline.defs.assets.step import PER_RECORDING, hand_on, handed_over, recording_step
-from whisper_pipeline.defs.assets.transcript import transcript as transcript_asset
 from whisper_pipeline.defs.resources.storage import PipelineStorage
 from whisper_pipeline.storage.results import write_speaker_stats
 
@@ -67,19 +68,19 @@ def analytics_view(stats: RecordingStats) -> dict[str, object]:
 
 
 @asset(
-    deps=[transcript_asset, diarization_asset, speaker_transcript_asset],
     **PER_RECORDING,
+    dagster_type=handed_on(RecordingStats),
     kinds={"duckdb", "parquet"},
     check_specs=[TOTALS_ADD_UP],
     description="Per-speaker analytics in the warehouse's speaker_stats view; silence ratio in recordings.",
 )
 def recording_analytics(
     context: AssetExecutionContext,
+    transcript: Transcript,
+    diarization: Diarization,
+    speaker_transcript: list[Segment],
     storage: PipelineStorage,
 ) -> MaterializeResult:
-    transcript: Transcript = handed_over(context, storage, transcript_asset)
-    diarization: Diarization = handed_over(context, storage, diarization_asset)
-    speaker_transcript: list[Segment] = handed_over(context, storage, speaker_transcript_asset)
     with recording_step(context, storage, "recording_analytics") as step:
         stats = compute_stats(transcript.duration_s, speaker_transcript, diarization.turns)
         warehouse = storage.warehouse
@@ -97,12 +98,12 @@ def recording_analytics(
                     "diarization_backend": diarization.backend,
                     "diarization_skipped_reason": diarization.skipped_reason,
                     "analyzed_at": datetime.now(UTC),
-                    "run_id": context.run.run_id,
+                    "run_id": run_id_of(context),
                 }
             ],
         )
         checks = analytics_checks(stats, speaker_transcript, diarization.turns)
-        record_checks(storage, step.recording_id, "recording_analytics", checks, context.run.run_id)
+        record_checks(storage, step.recording_id, "recording_analytics", checks, run_id_of(context))
         warehouse.refresh_database()
         return hand_on(
             context,

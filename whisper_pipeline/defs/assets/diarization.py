@@ -14,12 +14,12 @@ from whisper_pipeline.defs.assets.checks import (
     diarization_checks,
     record_checks,
 )
-from whisper_pipeline.defs.assets.metadata import recording_metadata
 from whisper_pipeline.defs.assets.step import (
     PER_RECORDING,
     hand_on,
-    handed_over,
+    handed_on,
     recording_step,
+    run_id_of,
     source_file,
 )
 from whisper_pipeline.defs.resources.diarization import DISABLED, SpeakerDiarizer
@@ -52,8 +52,8 @@ class DiarizationConfig(Config):
 
 
 @asset(
-    deps=[recording_metadata],
     **PER_RECORDING,
+    dagster_type=handed_on(Diarization),
     kinds={"pyannote"},
     pool="gpu",
     check_specs=[SPEAKER_COUNT_WITHIN_LIMIT],
@@ -62,10 +62,11 @@ class DiarizationConfig(Config):
 def diarization(
     context: AssetExecutionContext,
     config: DiarizationConfig,
+    recording_metadata: RecordingFacts,
     storage: PipelineStorage,
     diarizer: SpeakerDiarizer,
 ) -> MaterializeResult:
-    facts: RecordingFacts = handed_over(context, storage, recording_metadata)
+    facts = recording_metadata
     with recording_step(context, storage, "diarization", facts.duration_s) as step:
         cache = "not used"
         duration_s = facts.duration_s  # or less, when less decodes (a truncated file)
@@ -90,7 +91,7 @@ def diarization(
             cache = "hit" if loaded.cache_hit else f"miss (loaded in {loaded.load_seconds:.1f}s)"
         write_speaker_turns(storage.warehouse, step.recording_id, result)
         checks = diarization_checks(result)
-        record_checks(storage, step.recording_id, "diarization", checks, context.run.run_id)
+        record_checks(storage, step.recording_id, "diarization", checks, run_id_of(context))
         if result.skipped:
             context.log.warning("diarization skipped: %s", result.skipped_reason)
             metadata = {

@@ -9,7 +9,13 @@ from whisper_pipeline.core.display import clock, megabytes
 from whisper_pipeline.core.errors import RecordingError
 from whisper_pipeline.core.recording_id import HASH_CHARS
 from whisper_pipeline.core.records import RecordingFacts
-from whisper_pipeline.defs.assets.step import PER_RECORDING, hand_on, recording_step
+from whisper_pipeline.defs.assets.step import (
+    PER_RECORDING,
+    hand_on,
+    handed_on,
+    recording_step,
+    run_id_of,
+)
 from whisper_pipeline.defs.resources.storage import PipelineStorage
 from whisper_pipeline.inference.audio import probe
 from whisper_pipeline.inference.channels import (
@@ -24,6 +30,7 @@ from whisper_pipeline.inference.channels import (
 
 @asset(
     **PER_RECORDING,
+    dagster_type=handed_on(RecordingFacts),
     kinds={"ffmpeg"},
     description="ffprobe facts of the recording; fails with a clear message when it is not decodable audio.",
 )
@@ -66,7 +73,7 @@ def recording_metadata(
                     "channel_layout": layout.kind,
                     "container": info.container,
                     "registered_at": datetime.fromisoformat(entry.registered_at).astimezone(UTC),
-                    "run_id": context.run.run_id,
+                    "run_id": run_id_of(context),
                 }
             ],
         )

@@ -14,9 +14,13 @@ from whisper_pipeline.defs.assets.checks import (
     record_checks,
     speaker_transcript_checks,
 )
-from whisper_pipeline.defs.assets.diarization import diarization as diarization_asset
-from whisper_pipeline.defs.assets.step import PER_RECORDING, hand_on, handed_over, recording_step
-from whisper_pipeline.defs.assets.transcript import transcript as transcript_asset
+from whisper_pipeline.defs.assets.step import (
+    PER_RECORDING,
+    hand_on,
+    handed_on,
+    recording_step,
+    run_id_of,
+)
 from whisper_pipeline.defs.resources.storage import PipelineStorage
 from whisper_pipeline.defs.resources.subtitles import SubtitleSettings
 from whisper_pipeline.storage.results import write_transcript_results
@@ -44,19 +48,19 @@ def transcript_view(
 
 
 @asset(
-    deps=[transcript_asset, diarization_asset],
     **PER_RECORDING,
+    dagster_type=handed_on(list),
     kinds={"parquet"},
     check_specs=[SPEECH_HAS_WORDS, SPEAKERS_HAVE_WORDS],
     description="Speaker per word (largest overlap) and per segment; SRT, VTT, TXT, JSON and RTTM exports.",
 )
 def speaker_transcript(
     context: AssetExecutionContext,
+    transcript: Transcript,
+    diarization: Diarization,
     storage: PipelineStorage,
     subtitles: SubtitleSettings,
 ) -> MaterializeResult:
-    transcript: Transcript = handed_over(context, storage, transcript_asset)
-    diarization: Diarization = handed_over(context, storage, diarization_asset)
     with recording_step(context, storage, "speaker_transcript") as step:
         segments = assign_speakers(
             transcript.segments,
@@ -79,5 +83,5 @@ def speaker_transcript(
         if diarization.skipped:
             metadata["note"] = "no speakers: diarization was skipped"
         checks = speaker_transcript_checks(diarization, segments)
-        record_checks(storage, step.recording_id, "speaker_transcript", checks, context.run.run_id)
+        record_checks(storage, step.recording_id, "speaker_transcript", checks, run_id_of(context))
         return hand_on(context, storage, segments, metadata, checks)

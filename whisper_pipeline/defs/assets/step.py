@@ -13,18 +13,18 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetObservation,
-    AssetsDefinition,
+    DagsterError,
+    DagsterExecutionInterruptedError,
     DagsterInstance,
     DagsterRun,
+    DagsterType,
     Failure,
     MaterializeResult,
     MetadataValue,
+    PythonObjectDagsterType,
 )
 
-from whisper_pipeline.adapters.dagster_internals import (
-    DagsterExecutionInterruptedError,
-    interrupts_deferred,
-)
+from whisper_pipeline.adapters.dagster_internals import interrupts_deferred
 from whisper_pipeline.core.errors import PipelineError, StepFailure, interrupted_message
 from whisper_pipeline.core.processes import this_process_tags, worker_name
 from whisper_pipeline.core.progress import ProgressReporter, ProgressSnapshot
@@ -49,6 +49,7 @@ from whisper_pipeline.core.tags import (
 )
 from whisper_pipeline.defs.assets.checks import checks_view
 from whisper_pipeline.defs.partitions import recordings_partitions
+from whisper_pipeline.defs.resources.hand_off import HAND_OFF
 from whisper_pipeline.defs.resources.storage import PipelineStorage
 from whisper_pipeline.inference.cpu_share import governor
 from whisper_pipeline.inference.model_cache import MODEL_CACHE, describe_key, free_memory_logged
@@ -86,11 +87,13 @@ def progress_tags(snapshot: ProgressSnapshot) -> dict[str, str]:
 
 # Who answers for the pipeline's assets (the UI's Owner column and filter); change it to your team.
 ASSET_OWNERS = ["team:transcripts"]
-# What every per-recording asset is: a partition per recording, in the `recordings` group.
+# What every per-recording asset is: a partition per recording, in the `recordings` group,
+# its result handed to the steps downstream as JSON in the home folder.
 PER_RECORDING: dict[str, Any] = {
     "partitions_def": recordings_partitions,
     "group_name": "recordings",
     "owners": ASSET_OWNERS,
+    "io_manager_key": HAND_OFF,
 }
 
 
@@ -113,25 +116,48 @@ def file_name_tag(run_tags: Mapping[str, str], storage: PipelineStorage, recordi
         return {}
 
 
-def _sinks(context: AssetExecutionContext, storage: PipelineStorage):
-    # go with the step's first progress tags: one write
-    unsent_worker_tags = [
-        {**worker_tags(), **file_name_tag(context.run.tags, storage, context.partition_key)}
-    ]
+def in_a_run(context: AssetExecutionContext) -> bool:
+    """False when the asset is called directly with in-memory inputs (a test): no run to tag."""
+    try:
+        return context.run is not None
+    except DagsterError:  # a directly invoked context has no run
+        return False
 
+
+def handed_on(kind: type) -> DagsterType:
+    """The type of what an asset hands on, checked as it is returned and named in the UI."""
+    return PythonObjectDagsterType(kind, name=HANDED_ON_NAMES.get(kind, kind.__name__))
+
+
+HANDED_ON_NAMES = {list: "Segments"}  # speaker_transcript hands on its list of segments
+
+
+def run_id_of(context: AssetExecutionContext) -> str:
+    """The run's id (Dagster's placeholder when the asset is called directly)."""
+    return context.op_execution_context.run_id
+
+
+def _sinks(context: AssetExecutionContext, storage: PipelineStorage):
     def to_dagster_log(snapshot: ProgressSnapshot) -> None:
         if snapshot.updated_at - snapshot.started_at < 1.0 and not snapshot.segments:
             return  # the step just started: Dagster's STEP_START event says so already
         context.log.info(snapshot.describe())
 
-    def to_run_tags(snapshot: ProgressSnapshot) -> None:
-        tags = unsent_worker_tags.pop() if unsent_worker_tags else {}
-        tags = {**tags, **progress_tags(snapshot), TAG_PROGRESS_RUN: context.run.run_id}
-        context.instance.add_run_tags(context.run.run_id, tags)
-
     def to_python_log(snapshot: ProgressSnapshot) -> None:
         level = logging.INFO if snapshot.duration_s else logging.DEBUG  # long steps only
         progress_log.log(level, "%s %s", snapshot.recording_id, snapshot.describe())
+
+    if not in_a_run(context):
+        return [to_dagster_log, to_python_log]
+    # go with the step's first progress tags: one write
+    unsent_worker_tags = [
+        {**worker_tags(), **file_name_tag(context.run.tags, storage, context.partition_key)}
+    ]
+
+    def to_run_tags(snapshot: ProgressSnapshot) -> None:
+        tags = unsent_worker_tags.pop() if unsent_worker_tags else {}
+        tags = {**tags, **progress_tags(snapshot), TAG_PROGRESS_RUN: run_id_of(context)}
+        context.instance.add_run_tags(run_id_of(context), tags)
 
     return [to_dagster_log, to_run_tags, to_python_log]
 
@@ -175,7 +201,7 @@ def _record_safely(
             state.step,
             message,
             type(error).__name__,
-            context.run.run_id,
+            run_id_of(context),
             state.segments,
         )
     except Exception:
@@ -196,6 +222,34 @@ def _kept_from_being_made(context: AssetExecutionContext) -> list[AssetKey]:
     return found
 
 
+def _failure_observation(
+    key: AssetKey,
+    recording_id: str,
+    step: str,
+    message: str,
+    error_type: str,
+    run_id: str,
+    source: str,
+    made: bool = True,
+) -> AssetObservation:
+    """The partition page's account of a failure: of the step that failed (`made`), or of an
+    asset downstream that it kept from being made."""
+    status, why = ("failed", message) if made else ("not made", f"not made: {message}")
+    return AssetObservation(
+        asset_key=key,
+        partition=recording_id,
+        description=f"failed: {message}" if made else f"not made: step {step} failed",
+        metadata={
+            "status": status,
+            "why": f"{why} (file {source})",
+            "file": source,
+            "failed_step": step,
+            "error_type": error_type,
+            "run": MetadataValue.dagster_run(run_id),
+        },
+    )
+
+
 def _show_on_partition(
     context: AssetExecutionContext,
     storage: PipelineStorage,
@@ -211,32 +265,11 @@ def _show_on_partition(
         source = storage.shown_name(state.recording_id)
     except Exception:  # the registry itself is unreadable: the id still says which recording
         source = state.recording_id
-    common = {
-        "file": source,
-        "failed_step": state.step,
-        "error_type": type(error).__name__,
-        "run": MetadataValue.dagster_run(context.run.run_id),
-    }
-    events = [
-        AssetObservation(
-            asset_key=context.asset_key,
-            partition=state.recording_id,
-            description=f"failed: {message}",
-            metadata={"status": "failed", "why": f"{message} (file {source})", **common},
-        )
-    ]
+    where = (state.recording_id, state.step, message, type(error).__name__, run_id_of(context))
     try:  # showing the failure must never hide it: the step's own error goes on regardless
+        events = [_failure_observation(context.asset_key, *where, source)]
         events += [
-            AssetObservation(
-                asset_key=key,
-                partition=state.recording_id,
-                description=f"not made: step {state.step} failed",
-                metadata={
-                    "status": "not made",
-                    "why": f"not made: {message} (file {source})",
-                    **common,
-                },
-            )
+            _failure_observation(key, *where, source, made=False)
             for key in _kept_from_being_made(context)
         ]
         for event in events:
@@ -260,18 +293,14 @@ def show_failure_from_outside(
     if not recording_id:
         return
     instance.report_runless_asset_event(
-        AssetObservation(
-            asset_key=AssetKey(asset_of_step(step)),
-            partition=recording_id,
-            description=f"failed: {message}",
-            metadata={
-                "status": "failed",
-                "why": f"{message} (file {storage.shown_name(recording_id)})",
-                "file": storage.shown_name(recording_id),
-                "failed_step": step,
-                "error_type": error_type,
-                "run": MetadataValue.dagster_run(run.run_id),
-            },
+        _failure_observation(
+            AssetKey(asset_of_step(step)),
+            recording_id,
+            step,
+            message,
+            error_type,
+            run.run_id,
+            storage.shown_name(recording_id),
         )
     )
 
@@ -280,7 +309,7 @@ def _do_not_retry(context: AssetExecutionContext, error: PipelineError) -> None:
     """The input itself is at fault (not decodable, empty, no audio stream, a bad setting):
     running again gives the same failure, so Dagster's run retries leave this run alone."""
     try:
-        context.instance.add_run_tags(context.run.run_id, {RETRY_ON_FAILURE_TAG: "false"})
+        context.instance.add_run_tags(run_id_of(context), {RETRY_ON_FAILURE_TAG: "false"})
         context.log.info(f"not retried: {type(error).__name__} does not go away by itself")
     except Exception:
         context.log.exception("could not mark the run as not to be retried")
@@ -327,9 +356,10 @@ def recording_step(
         with interrupts_deferred():  # the terminate signal may come twice (direct and revoke)
             _record_safely(context, storage, state, message, interrupt)
             try:  # events the step logs are dropped with an interrupted step: straight through
-                show_failure_from_outside(
-                    context.instance, storage, context.run, step, message, "Interrupted"
-                )
+                if in_a_run(context):
+                    show_failure_from_outside(
+                        context.instance, storage, context.run, step, message, "Interrupted"
+                    )
             except Exception:
                 context.log.exception("could not show the interruption on the partition")
             free_memory_logged(f"{step} interrupted", full=True)
@@ -337,9 +367,10 @@ def recording_step(
     except Exception as error:
         failure = StepFailure(step, error, state.segments)
         _record_safely(context, storage, state, str(failure), error)
-        _show_on_partition(context, storage, state, str(failure), error)
-        if isinstance(error, PipelineError):
-            _do_not_retry(context, error)
+        if in_a_run(context):
+            _show_on_partition(context, storage, state, str(failure), error)
+            if isinstance(error, PipelineError):
+                _do_not_retry(context, error)
         free_memory_logged(f"{step} failed", full=True)
         loaded = ", ".join(describe_key(key) for key in MODEL_CACHE.loaded_keys()) or "none"
         context.log.info(f"{step} failed; accelerator memory freed; models still loaded: {loaded}")
@@ -372,13 +403,6 @@ def source_file(storage: PipelineStorage, facts: RecordingFacts) -> Path:
     return storage.registry.check_unchanged(entry)
 
 
-def handed_over(
-    context: AssetExecutionContext, storage: PipelineStorage, upstream: AssetsDefinition
-) -> Any:
-    """What the `upstream` asset produced for this recording (see storage/step_outputs.py)."""
-    return storage.step_outputs.load(upstream.key.to_user_string(), context.partition_key)
-
-
 def hand_on(
     context: AssetExecutionContext,
     storage: PipelineStorage,
@@ -386,11 +410,10 @@ def hand_on(
     metadata: dict,
     checks: Sequence[AssetCheckResult] = (),
 ) -> MaterializeResult:
-    """Keep this step's result for the steps downstream, and materialize with `metadata` (after
-    the recording's file name) and the results of the asset's checks."""
-    storage.step_outputs.save(context.asset_key.to_user_string(), context.partition_key, value)
+    """Materialize with `metadata` (after the recording's file name) and the results of the
+    asset's checks; `value` goes on to the steps downstream (defs/resources/hand_off.py)."""
     # the file name first on every partition page: people know their recordings by it
     shown = {"file": storage.shown_name(context.partition_key), **metadata}
     if checks:
         shown["checks"] = checks_view(checks)
-    return MaterializeResult(metadata=shown, check_results=list(checks))
+    return MaterializeResult(value=value, metadata=shown, check_results=list(checks))

@@ -3,7 +3,7 @@
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,12 +22,12 @@ from whisper_pipeline.defs.assets.checks import (
     transcript_checks,
     truncation_warning,
 )
-from whisper_pipeline.defs.assets.metadata import recording_metadata
 from whisper_pipeline.defs.assets.step import (
     PER_RECORDING,
     hand_on,
-    handed_over,
+    handed_on,
     recording_step,
+    run_id_of,
     source_file,
 )
 from whisper_pipeline.defs.resources.alignment import WordAlignment
@@ -46,9 +46,23 @@ from whisper_pipeline.inference.transcription import transcribe_windows
 from whisper_pipeline.storage.results import write_transcript_results
 
 
+@dataclass
+class Transcribed:
+    """What the passes through the audio found, before it becomes a Transcript."""
+
+    segments: list[Segment] = field(default_factory=list)
+    probabilities: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    redecoded: int = 0
+    recovered: int = 0
+    non_speech: int = 0
+    decoded_s: float = 0.0  # of the first pass: less than the duration when the file is cut
+    seconds: float = 0.0  # the passes' own time
+    english_only: bool = False
+
+
 @asset(
-    deps=[recording_metadata],
     **PER_RECORDING,
+    dagster_type=handed_on(Transcript),
     kinds={"whisperx"},
     pool="gpu",
     check_specs=[NO_REPETITION_LOOPS, DECODES_COMPLETELY],
@@ -56,72 +70,39 @@ from whisper_pipeline.storage.results import write_transcript_results
 )
 def transcript(
     context: AssetExecutionContext,
+    recording_metadata: RecordingFacts,
     storage: PipelineStorage,
     asr: WhisperASR,
     alignment: WordAlignment,
     subtitles: SubtitleSettings,
 ) -> MaterializeResult:
-    facts: RecordingFacts = handed_over(context, storage, recording_metadata)
+    facts = recording_metadata
     with recording_step(context, storage, "transcribe", facts.duration_s) as step:
         path = source_file(storage, facts)
-        segments: list[Segment] = []
         with (
             asr.borrow() as whisper,
             alignment.borrow_if_configured() as (aligner, alignment_problem),
         ):
             if alignment_problem:
                 context.log.warning("%s; using Whisper's own word timestamps", alignment_problem)
-            started = time.monotonic()
-            probabilities: dict[str, list[float]] = defaultdict(list)
-            redecoded = recovered = non_speech = 0
-            # a call recorded one voice per channel is transcribed channel by channel: speech
-            # over speech stays two clear streams instead of one garbled mix
-            channels = (0, 1) if facts.channel_layout == PER_CHANNEL else (None,)
-            counted = []
-            for index, channel in enumerate(channels):
-                decoded = CountedWindows(
-                    iter_windows(path, asr.windows_of(whisper.model), channel=channel)
-                )
-                counted.append(decoded)
-                for window in transcribe_windows(
-                    whisper.model,
-                    decoded if channel is None else gated(decoded, facts.channel_voices[channel]),
-                    facts.duration_s,
-                    asr.language,
-                    asr.batch_size,
-                    aligner,
-                    keep_non_speech=asr.keep_non_speech,
-                    on_progress=_share_of(
-                        step.progress.update, index, len(channels), facts.duration_s, len(segments)
-                    ),
-                ):
-                    if window.probability is not None:
-                        probabilities[window.language].append(window.probability)
-                    segments.extend(replace(s, channel=channel) for s in window.segments)
-                    redecoded += window.redecoded
-                    recovered += window.recovered
-                    non_speech += window.non_speech
-            segments.sort(key=lambda segment: (segment.start_s, segment.end_s))
-            decoded = counted[0]
-            seconds = time.monotonic() - started
-            english_only = asr.language is None and not is_multilingual(whisper.model)
-        summary = summarize(segments, probabilities)
+            found = _transcribe(asr, whisper.model, aligner, facts, path, step.progress.update)
+        summary = summarize(found.segments, found.probabilities)
         # a truncated file: what decodes is the recording (its duration for RTF and silence)
-        truncated = truncated_by(facts.duration_s, decoded.seconds) > 0
-        duration_s = decoded.seconds if truncated else facts.duration_s
+        truncated = truncated_by(facts.duration_s, found.decoded_s) > 0
+        duration_s = found.decoded_s if truncated else facts.duration_s
         if truncated:
-            context.log.warning(truncation_warning(decoded.seconds, facts.duration_s))
-        note = _english_only_check(asr, path, segments) if english_only else None
+            context.log.warning(truncation_warning(found.decoded_s, facts.duration_s))
+        note = _english_only_check(asr, path, found.segments) if found.english_only else None
         if note:
             context.log.warning(note)
         result = Transcript(
             language=asr.language or summary.language,
             duration_s=duration_s,
-            segments=clip_segments(segments, duration_s),
+            segments=clip_segments(found.segments, duration_s),
             model=asr.model_label(),
             device=asr.resolved_device(),
             word_timestamps=f"alignment:{alignment.model}" if aligner else "whisper",
-            transcribe_seconds=round(seconds, 3),
+            transcribe_seconds=round(found.seconds, 3),
             language_probability=summary.probability,
             languages=summary.languages,
             language_note=note,
@@ -129,45 +110,95 @@ def transcript(
         )
         _store(context, storage, result, subtitles.style())
         checks = transcript_checks(result)
-        record_checks(storage, step.recording_id, "transcript", checks, context.run.run_id)
-        words = len(result.words)
-        rtf = seconds / duration_s if duration_s else 0.0
+        record_checks(storage, step.recording_id, "transcript", checks, run_id_of(context))
+        if not result.segments:
+            context.log.info("%s: no speech detected", facts.recording_id)
         metadata = {
-            "language": result.language,
-            "language_probability": percent(result.language_probability, 0)
-            if result.language_probability is not None
-            else "not detected (set or English-only model)",
-            "duration": clock(duration_s),
-            "segments": MetadataValue.int(len(segments)),
-            "words": MetadataValue.int(words),
-            "model": result.model,
-            "device": result.device,
+            **_view(result, found),
             "cpu_threads": f"ctranslate2 {asr.resolved_threads()}, torch {governor().describe()}",
-            "word_timestamps": result.word_timestamps,
-            "transcribe_time": clock(seconds) if seconds >= 60 else f"{seconds:.1f} s",
-            # seconds of work per second of audio (under 1: faster than real time)
-            "realtime_factor": MetadataValue.float(float(round(rtf, 3))),
             "model_cache": "hit"
             if whisper.cache_hit
             else f"miss (loaded in {whisper.load_seconds:.1f}s)",
-            "preview": MetadataValue.md(result.text[:500] or "_no speech detected_"),
         }
-        if redecoded:
-            metadata["loops_redecoded"] = MetadataValue.int(redecoded)
-        if recovered:
-            metadata["speech_recovered"] = MetadataValue.int(recovered)
-        if non_speech:
-            metadata["non_speech_dropped"] = MetadataValue.int(non_speech)
-        if result.languages:
-            metadata["languages"] = result.languages
-        if note:
-            metadata["warning"] = note
-        if truncated:
-            metadata["truncated"] = truncation_warning(decoded.seconds, facts.duration_s)
-        if not segments:
-            metadata["note"] = "no speech detected"
-            context.log.info("%s: no speech detected", facts.recording_id)
         return hand_on(context, storage, result, metadata, checks)
+
+
+def _transcribe(
+    asr: WhisperASR,
+    model: object,
+    aligner: object,
+    facts: RecordingFacts,
+    path: Path,
+    on_progress: Callable[[float, int], None],
+) -> Transcribed:
+    """The recording's speech, window by window; a call recorded one voice per channel is
+    transcribed channel by channel: speech over speech stays two clear streams instead of
+    one garbled mix."""
+    found = Transcribed(english_only=asr.language is None and not is_multilingual(model))
+    started = time.monotonic()
+    channels = (0, 1) if facts.channel_layout == PER_CHANNEL else (None,)
+    for index, channel in enumerate(channels):
+        decoded = CountedWindows(iter_windows(path, asr.windows_of(model), channel=channel))
+        for window in transcribe_windows(
+            model,
+            decoded if channel is None else gated(decoded, facts.channel_voices[channel]),
+            facts.duration_s,
+            asr.language,
+            asr.batch_size,
+            aligner,
+            keep_non_speech=asr.keep_non_speech,
+            on_progress=_share_of(
+                on_progress, index, len(channels), facts.duration_s, len(found.segments)
+            ),
+        ):
+            if window.probability is not None:
+                found.probabilities[window.language].append(window.probability)
+            found.segments.extend(replace(s, channel=channel) for s in window.segments)
+            found.redecoded += window.redecoded
+            found.recovered += window.recovered
+            found.non_speech += window.non_speech
+        if index == 0:
+            found.decoded_s = decoded.seconds
+    found.segments.sort(key=lambda segment: (segment.start_s, segment.end_s))
+    found.seconds = time.monotonic() - started
+    return found
+
+
+def _view(result: Transcript, found: Transcribed) -> dict[str, object]:
+    """The partition page's view of a transcript step."""
+    seconds, duration_s = found.seconds, result.duration_s
+    rtf = seconds / duration_s if duration_s else 0.0
+    metadata: dict[str, object] = {
+        "language": result.language,
+        "language_probability": percent(result.language_probability, 0)
+        if result.language_probability is not None
+        else "not detected (set or English-only model)",
+        "duration": clock(duration_s),
+        "segments": MetadataValue.int(len(result.segments)),
+        "words": MetadataValue.int(len(result.words)),
+        "model": result.model,
+        "device": result.device,
+        "word_timestamps": result.word_timestamps,
+        "transcribe_time": clock(seconds) if seconds >= 60 else f"{seconds:.1f} s",
+        # seconds of work per second of audio (under 1: faster than real time)
+        "realtime_factor": MetadataValue.float(float(round(rtf, 3))),
+        "preview": MetadataValue.md(result.text[:500] or "_no speech detected_"),
+    }
+    counts = {
+        "loops_redecoded": found.redecoded,
+        "speech_recovered": found.recovered,
+        "non_speech_dropped": found.non_speech,
+    }
+    metadata.update({name: MetadataValue.int(n) for name, n in counts.items() if n})
+    if result.languages:
+        metadata["languages"] = result.languages
+    if result.language_note:
+        metadata["warning"] = result.language_note
+    if result.container_s is not None:
+        metadata["truncated"] = truncation_warning(duration_s, result.container_s)
+    if not result.segments:
+        metadata["note"] = "no speech detected"
+    return metadata
 
 
 def _english_only_check(asr: WhisperASR, path: Path, segments: list[Segment]) -> str | None:
@@ -211,7 +242,7 @@ def _store(
                 else None,
                 "no_speech": not result.segments,
                 "transcribed_at": datetime.now(UTC),
-                "run_id": context.run.run_id,
+                "run_id": run_id_of(context),
             }
         ],
     )

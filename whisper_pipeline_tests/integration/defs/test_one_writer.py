@@ -1,20 +1,20 @@
 """One writer per result: a speaker renamed afterwards and the same speaker named from the
-start (the steps' own assignment over turns that carry the name) give the same exports and
+start (the steps themselves, called over turns that carry the name) give the same exports and
 the same warehouse rows, because both go through storage/results.py."""
 
 import shutil
 
-from whisper_pipeline.core.analytics import compute_stats
-from whisper_pipeline.core.exports import DEFAULT_STYLE
-from whisper_pipeline.core.speakers import assign_speakers
+from dagster import build_asset_context
+
+from whisper_pipeline.defs.assets.analytics import recording_analytics
+from whisper_pipeline.defs.assets.speaker_transcript import speaker_transcript
+from whisper_pipeline.defs.resources.hand_off import RecordingResults
 from whisper_pipeline.defs.resources.storage import PipelineStorage
+from whisper_pipeline.defs.resources.subtitles import SubtitleSettings
 from whisper_pipeline.defs.speaker_names import relabel_diarization, rename_speaker
 from whisper_pipeline.runtime import runner
-from whisper_pipeline.storage.results import (
-    write_speaker_stats,
-    write_speaker_turns,
-    write_transcript_results,
-)
+from whisper_pipeline.storage import home
+from whisper_pipeline.storage.results import write_speaker_turns
 from whisper_pipeline_tests.in_process import process_in_process
 
 TABLES = {
@@ -53,31 +53,32 @@ def test_a_rename_writes_what_naming_from_the_start_writes(
     (outcome,) = process_in_process(instance, [entry])
     assert outcome.status == "succeeded", outcome
     recording_id = entry.recording_id
-    transcript = storage.step_outputs.load("transcript", recording_id)
-    diarization = storage.step_outputs.load("diarization", recording_id)
+    results = RecordingResults(storage, recording_id)
+    transcript, diarization = results.transcript, results.diarization
 
     rename_speaker(storage, recording_id, "SPEAKER_00", "Ana")
 
-    # from the start: diarization names the speaker Ana; each step writes as it does in a run
+    # from the start: diarization names the speaker Ana (what its step writes), and the steps
+    # downstream run on that, in a home that knows the same file
     named = relabel_diarization(diarization, "SPEAKER_00", "Ana")
     fresh = PipelineStorage(home_dir=str(tmp_path / "fresh"))
+    shutil.copytree(home.registry_dir(pipeline_home), home.registry_dir(fresh.home))
     write_speaker_turns(fresh.warehouse, recording_id, named)
-    segments = assign_speakers(
-        transcript.segments, named.turns, channel_speakers=named.extra.get("channel_speakers") or ()
-    )
-    write_transcript_results(
-        fresh.warehouse,
-        fresh.outputs_for(recording_id),
-        recording_id,
-        transcript,
-        segments,
-        named.turns,
-        storage.shown_name(recording_id),
-        DEFAULT_STYLE,
-    )
-    write_speaker_stats(
-        fresh.warehouse, recording_id, compute_stats(transcript.duration_s, segments, named.turns)
-    )
+    with build_asset_context(partition_key=recording_id) as context:
+        segments = speaker_transcript(
+            context,
+            transcript=transcript,
+            diarization=named,
+            storage=fresh,
+            subtitles=SubtitleSettings(),
+        ).value
+        recording_analytics(
+            context,
+            transcript=transcript,
+            diarization=named,
+            speaker_transcript=segments,
+            storage=fresh,
+        )
 
     renamed_rows = rows(storage, recording_id)
     assert any(row for row in renamed_rows["speaker_stats"] if "Ana" in row)

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from whisper_pipeline.core.scoring import speaker_attributed_wer
+from whisper_pipeline.defs.resources.hand_off import RecordingResults
 from whisper_pipeline.defs.resources.storage import PipelineStorage
 from whisper_pipeline.defs.speaker_names import rename_speaker
 from whisper_pipeline.evaluation.samples import write_overlapping_stereo_call
@@ -64,5 +65,5 @@ def test_each_side_of_a_two_channel_call_is_a_speaker_and_transcribed_on_its_own
     assert mixed >= 2 * per_channel, (per_channel, mixed)
     # a side named by hand stays that side's speaker
     rename_speaker(storage, by_name["support call.wav"], "SPEAKER_00", "Diane")
-    kept = storage.step_outputs.load("diarization", by_name["support call.wav"])
+    kept = RecordingResults(storage, by_name["support call.wav"]).diarization
     assert kept.extra["channel_speakers"] == ["Diane", "SPEAKER_01"]

@@ -1,7 +1,6 @@
 """What steps hand on survives the code moving: JSON with stable type names, not pickles."""
 
 import json
-import pickle
 
 import numpy as np
 import pytest
@@ -62,14 +61,9 @@ def test_documents_name_types_not_modules_so_moving_code_keeps_them_readable(tmp
     assert store.load("transcript", "rec-1") == VALUES["transcript"]
 
 
-def test_results_stored_as_pickles_by_earlier_versions_still_load(tmp_path):
-    store = StepOutputStore(tmp_path)
-    legacy = tmp_path / "transcript" / "rec-1.pickle"
-    legacy.parent.mkdir()
-    legacy.write_bytes(pickle.dumps(VALUES["transcript"]))
-    assert store.load("transcript", "rec-1") == VALUES["transcript"]
-    store.save("transcript", "rec-1", VALUES["transcript"])  # the next save replaces it
-    assert not legacy.exists()
+def test_a_missing_result_says_which_step_and_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="result of step transcript .* --force"):
+        StepOutputStore(tmp_path).load("transcript", "rec-1")
 
 
 def test_a_document_from_a_newer_version_is_refused_clearly(tmp_path):
