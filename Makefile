@@ -33,3 +33,4 @@ bench: setup
 	$(VENV)/bin/python -m bench.threads
 	$(VENV)/bin/python -m bench.non_speech
 	$(VENV)/bin/python -m bench.event_log
+	$(VENV)/bin/python -m bench.api

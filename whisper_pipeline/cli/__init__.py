@@ -1,7 +1,7 @@
 """`whisper-pipeline`: process recordings, query the warehouse, see run status.
 
 One module per group of commands: run.py (processing), results.py (query, search),
-speakers.py (naming speakers), runtime/status.py, evaluation.py (samples, evaluate), services.py (ui,
+speakers.py (naming speakers), api.py (the HTTP API and its tokens), status.py, evaluation.py (samples, evaluate), services.py (ui,
 worker, with-instance); common.py holds what they share."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import click
 
+from whisper_pipeline.cli.api import api_command, api_token_group
 from whisper_pipeline.cli.common import INTERRUPTED, Options
 from whisper_pipeline.cli.evaluation import evaluate_command, samples_command
 from whisper_pipeline.cli.results import query_command, search_command
@@ -56,6 +57,8 @@ for command in (
     ui_command,
     worker_command,
     with_instance_command,
+    api_command,
+    api_token_group,
 ):
     cli.add_command(command)
 

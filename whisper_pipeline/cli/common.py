@@ -69,15 +69,10 @@ def load_run_config(path: str | None) -> dict:
 
 
 def with_settings(run_config: dict) -> dict:
-    """Run config for a resource replaces what the settings file bound to it: a resource given
-    here starts from the settings file's values."""
-    from whisper_pipeline.runtime.settings import as_run_config, load_resource_settings
+    """Run config for a resource starts from the settings file's values (runtime/settings.py)."""
+    from whisper_pipeline.runtime.settings import with_settings as merged
 
-    settings = as_run_config(load_resource_settings())
-    for name, section in (run_config.get("resources") or {}).items():
-        given = (section or {}).get("config") or {}
-        section["config"] = {**settings.get(name, {}).get("config", {}), **given}
-    return run_config
+    return merged(run_config)
 
 
 def resource_config(run_config: dict, name: str) -> dict[str, Any]:

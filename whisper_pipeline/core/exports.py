@@ -1,4 +1,4 @@
-"""Subtitle and transcript files people take away: SRT, VTT, TXT, JSON and RTTM."""
+"""Subtitle and transcript files people take away: SRT, VTT, TXT, TSV, JSON and RTTM."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from whisper_pipeline.core.fileio import write_text_atomic
 from whisper_pipeline.core.records import Segment, SpeakerTurn, Transcript, Word
 from whisper_pipeline.core.scoring import speaker_annotation
 
-EXPORT_FORMATS = ("srt", "vtt", "txt", "json", "rttm")
+EXPORT_FORMATS = ("srt", "vtt", "txt", "tsv", "json", "rttm")
 
 
 def _clock(seconds: float, separator: str) -> str:
@@ -257,6 +257,21 @@ def to_txt(segments: Sequence[Segment]) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+def to_tsv(segments: Sequence[Segment]) -> str:
+    """Whisper's TSV: `start`, `end` (whole milliseconds) and `text` per segment, under a header
+    line (what whisper's `--output_format tsv` and whisper-asr-webservice write); a speaker, when
+    known, leads the text as in TXT. Tabs and line breaks in the text become spaces."""
+    rows = ["start\tend\ttext"]
+    for segment in segments:
+        text = " ".join(segment.text.split())
+        if not text:
+            continue
+        if segment.speaker:
+            text = f"{segment.speaker}: {text}"
+        rows.append(f"{round(segment.start_s * 1000)}\t{round(segment.end_s * 1000)}\t{text}")
+    return "\n".join(rows) + "\n"
+
+
 def _whisperx_word(word: Word) -> dict[str, object]:
     entry: dict[str, object] = {"word": word.text.strip(), "start": word.start_s, "end": word.end_s}
     if word.probability is not None:
@@ -332,6 +347,7 @@ def write_exports(
         "srt": to_srt(segments, style),
         "vtt": to_vtt(segments, style),
         "txt": to_txt(segments),
+        "tsv": to_tsv(segments),
         "json": to_json(recording_id, language, segments, about),
     }
     if turns:

@@ -126,19 +126,12 @@ class WorkerDied(RuntimeError):
     """The worker this process started is gone."""
 
 
-@contextmanager
-def local_worker(
-    instance: DagsterInstance, log_dir: Path, concurrency: int = 1
-) -> Iterator[WorkerProcess | None]:
-    """A worker for this command's runs when the instance uses the embedded broker (None
-    otherwise: deployed workers take the runs), running `concurrency` runs at a time. It is
-    stopped when the block ends."""
-    if not uses_embedded_broker(instance):
-        yield None
-        return
+def start_worker_process(log_dir: Path, concurrency: int, role: str) -> WorkerProcess:
+    """A run worker for this process's runs (`<role>-<pid>@<host>`), logging to `log_dir`; it
+    dies with this process."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"worker-{os.getpid()}.log"
-    name = f"cli-{os.getpid()}@{socket.gethostname()}"
+    name = f"{role}-{os.getpid()}@{socket.gethostname()}"
     with open(log_path, "ab") as log_file:
         process = subprocess.Popen(
             worker_command(concurrency=concurrency, name=name, loglevel="INFO"),
@@ -149,7 +142,20 @@ def local_worker(
             start_new_session=True,  # Ctrl+C reaches the CLI, which decides what to stop
             preexec_fn=die_with_parent,
         )
-    worker = WorkerProcess(process, log_path)
+    return WorkerProcess(process, log_path)
+
+
+@contextmanager
+def local_worker(
+    instance: DagsterInstance, log_dir: Path, concurrency: int = 1
+) -> Iterator[WorkerProcess | None]:
+    """A worker for this command's runs when the instance uses the embedded broker (None
+    otherwise: deployed workers take the runs), running `concurrency` runs at a time. It is
+    stopped when the block ends."""
+    if not uses_embedded_broker(instance):
+        yield None
+        return
+    worker = start_worker_process(log_dir, concurrency, "cli")
     try:
         yield worker
     finally:

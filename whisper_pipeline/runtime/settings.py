@@ -79,3 +79,13 @@ def as_run_config(settings: dict[str, dict[str, Any]]) -> dict[str, dict[str, An
         name: {"config": {key: plain(value) for key, value in config.items()}}
         for name, config in settings.items()
     }
+
+
+def with_settings(run_config: dict) -> dict:
+    """Run config for a resource replaces what the settings file bound to it: a resource given
+    in `run_config` starts from the settings file's values (changed in place and returned)."""
+    settings = as_run_config(load_resource_settings())
+    for name, section in (run_config.get("resources") or {}).items():
+        given = (section or {}).get("config") or {}
+        section["config"] = {**settings.get(name, {}).get("config", {}), **given}
+    return run_config

@@ -33,3 +33,13 @@ def warehouse_dir(home: Path) -> Path:
 
 def outputs_dir(home: Path) -> Path:
     return home / "outputs"
+
+
+def api_dir(home: Path) -> Path:
+    """The HTTP API's own files: its tokens (hashed) and the voice samples a request brings."""
+    return home / "api"
+
+
+def uploads_dir(home: Path) -> Path:
+    """Recordings handed in through the HTTP API, one folder per upload."""
+    return home / "uploads"

@@ -116,6 +116,10 @@ class RecordingRegistry:
         unchanged = (stat.st_size, stat.st_mtime_ns) == (entry.size_bytes, entry.mtime_ns)
         return entry if unchanged else None
 
+    def forget(self, recording_id: str) -> None:
+        """The recording is no longer registered (deleted through the API)."""
+        self._path(recording_id).unlink(missing_ok=True)
+
     def get(self, recording_id: str) -> RegisteredRecording:
         path = self._path(recording_id)
         if not path.exists():

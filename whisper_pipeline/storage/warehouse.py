@@ -274,6 +274,20 @@ class Warehouse:
         for path in self.table_dir("checks").glob(f"{recording_id}__*.parquet"):
             path.unlink(missing_ok=True)
 
+    def written_at(self, table: str, recording_id: str) -> int | None:
+        """When the recording's rows of `table` were last written (ns), None when it has none:
+        what a cache of them is keyed on."""
+        try:
+            return self._file(table, recording_id).stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    def forget(self, recording_id: str) -> None:
+        """Remove every row of a recording, its failures too (it was deleted)."""
+        self.retire(recording_id)
+        for path in self.table_dir("failures").glob(f"{recording_id}__*.parquet"):
+            path.unlink(missing_ok=True)
+
     def add_failure(self, row: Mapping[str, object]) -> Path:
         """Failures are history: one file per recording, step and run."""
         self.ensure_layout()

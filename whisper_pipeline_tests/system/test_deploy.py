@@ -34,25 +34,27 @@ def compose_config(**env):
     )
 
 
-def test_compose_file_validates_with_postgres_redis_code_webserver_daemon_and_a_gpu_worker():
+def test_compose_file_validates_with_postgres_redis_code_webserver_daemon_api_and_a_gpu_worker():
     result = compose_config(POSTGRES_PASSWORD="example")
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     services = config["services"]
-    assert set(services) == {"postgres", "redis", "code", "webserver", "daemon", "worker"}
-    (port,) = services["webserver"]["ports"]  # compose v1 prints short syntax, v2 long syntax
-    assert (port["host_ip"] if isinstance(port, dict) else port.split(":")[0]) == "127.0.0.1"
+    assert set(services) == {"postgres", "redis", "code", "webserver", "daemon", "api", "worker"}
+    for name in ("webserver", "api"):  # loopback only until a proxy (and TLS) is put in front
+        (port,) = services[name]["ports"]  # compose v1 prints short syntax, v2 long syntax
+        assert (port["host_ip"] if isinstance(port, dict) else port.split(":")[0]) == "127.0.0.1"
+    assert services["api"]["command"][:2] == ["whisper-pipeline", "api"]
     worker = services["worker"]  # runs execute in the worker: it gets the GPU and the data
     devices = worker["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["capabilities"] == ["gpu"]
     assert worker["command"][:2] == ["whisper-pipeline", "worker"]
-    for name in ("code", "worker", "daemon"):
+    for name in ("code", "worker", "daemon", "api"):
         mounts = {
             v["target"] if isinstance(v, dict) else v.split(":")[1]
             for v in services[name]["volumes"]
         }
-        assert {"/data/inbox", "/data/outputs", "/data/warehouse"} <= mounts
-    for name in ("daemon", "webserver", "worker"):
+        assert {"/data/inbox", "/data/outputs", "/data/warehouse", "/data/uploads"} <= mounts
+    for name in ("daemon", "webserver", "worker", "api"):
         environment = services[name]["environment"]
         assert environment["WHISPER_PIPELINE_INSTANCE"] == "production"
         assert environment["WHISPER_PIPELINE_BROKER"] == "redis://redis:6379/0"

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("what Dagster loads", ("defs",)),
     ("runtime", ("runtime",)),
     ("evaluation", ("evaluation",)),
-    ("entry points", ("definitions", "cli", "__main__")),
+    ("entry points", ("definitions", "cli", "api", "__main__")),
 ]
 # The imports that point up, and why: submitting a run resolves the job (with its resources)
 # from the code location's Definitions (which hold the runtime's sensor too), and a run worker

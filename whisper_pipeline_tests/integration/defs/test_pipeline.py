@@ -112,7 +112,14 @@ def test_results_land_in_warehouse_exports_and_asset_metadata(
     assert diarized["speakers"].value == 2 and diarized["realtime_factor"].value > 1
     assert diarized["speaker_count"].value == "automatic"
     folder = storage.outputs_for(recording_id)
-    assert sorted(p.suffix for p in folder.iterdir()) == [".json", ".rttm", ".srt", ".txt", ".vtt"]
+    assert sorted(p.suffix for p in folder.iterdir()) == [
+        ".json",
+        ".rttm",
+        ".srt",
+        ".tsv",
+        ".txt",
+        ".vtt",
+    ]
     document = json.loads((folder / f"{recording_id}.json").read_text())
     assert document["source"] == "weekly.sync.call.wav" and document["duration"] == 30.0
     assert document["model"] == "tiny.en (bundled)" and document["language"] == "en"

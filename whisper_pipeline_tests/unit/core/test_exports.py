@@ -59,7 +59,16 @@ def test_txt_joins_consecutive_segments_of_one_speaker():
 
 def test_every_export_parses(tmp_path):
     written = write_exports(tmp_path, "rec-1", "en", SEGMENTS, TURNS)
-    assert set(written) == {"srt", "vtt", "txt", "json", "rttm"}
+    assert set(written) == {"srt", "vtt", "txt", "tsv", "json", "rttm"}
+    header, *rows = written["tsv"].read_text().splitlines()
+    assert header == "start\tend\ttext"
+    assert [row.split("\t")[:2] for row in rows] == [
+        [str(round(s.start_s * 1000)), str(round(s.end_s * 1000))] for s in SEGMENTS
+    ]
+    assert all(
+        row.split("\t")[2] == f"{s.speaker}: {s.text.strip()}"
+        for row, s in zip(rows, SEGMENTS, strict=True)
+    )
     document = json.loads(written["json"].read_text())
     assert document["recording_id"] == "rec-1"
     assert [s["text"] for s in document["segments"]] == [s.text for s in SEGMENTS]

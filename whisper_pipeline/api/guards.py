@@ -1,0 +1,155 @@
+"""What every request passes before a route reads a byte of its body (ASGI middleware): a valid
+API token (401 otherwise, saying nothing of what exists), the upload size limit (413, from the
+Content-Length header at once, or counted as a body without one streams), and the limit on
+uploads and synchronous transcriptions at a time (429 with Retry-After)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from whisper_pipeline.api.tokens import TokenStore
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# answered without a token: liveness, readiness, the API's own description
+OPEN_PATHS = ("/health", "/ready", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
+# what uploads a recording or waits for one: limited in number at a time
+HEAVY = {
+    ("POST", "/v1/recordings"),
+    ("POST", "/asr"),
+    ("POST", "/detect-language"),
+    ("POST", "/v1/audio/transcriptions"),
+}
+
+
+async def respond(
+    send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> None:
+    data = json.dumps(body).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": data})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def error_body(path: str, status: int, message: str) -> dict[str, Any]:
+    """OpenAI's error shape on its endpoints (its SDK reads it), FastAPI's elsewhere."""
+    if path.startswith("/v1/audio/") or path == "/v1/models":
+        kinds = {401: "authentication_error", 413: "invalid_request_error", 429: "rate_limit"}
+        return {
+            "error": {"message": message, "type": kinds.get(status, "server_error"), "code": None}
+        }
+    return {"detail": message}
+
+
+class RequireToken:
+    """Every path but the open ones needs `Authorization: Bearer <token>` of a token that
+    exists; a missing, malformed, wrong or revoked token gets the same 401."""
+
+    def __init__(self, app: App, tokens: TokenStore) -> None:
+        self.app = app
+        self.tokens = tokens
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        given = _header(scope, b"authorization") or ""
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip() or not self.tokens.holder(token.strip()):
+            body = error_body(scope["path"], 401, "a valid API token is required")
+            await respond(send, 401, body, {"WWW-Authenticate": "Bearer"})
+            return
+        await self.app(scope, receive, send)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class LimitBody:
+    """No request body over `limit` bytes: refused from its Content-Length before it is read,
+    or stopped as it streams past the limit (what was received is dropped with it)."""
+
+    def __init__(self, app: App, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = f"the upload is larger than the limit of {self.limit} bytes"
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await respond(
+                send, 413, error_body(scope["path"], 413, message), {"Connection": "close"}
+            )
+            return
+        received = 0
+        exceeded = False
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received, exceeded
+            incoming = await receive()
+            if incoming["type"] == "http.request":
+                received += len(incoming.get("body", b""))
+                if received > self.limit:
+                    exceeded = True
+                    raise BodyTooLarge(message)
+            return incoming
+
+        async def guarded_send(outgoing: Message) -> None:
+            nonlocal started
+            if exceeded:
+                return  # the 413 below is the answer
+            started = started or outgoing["type"] == "http.response.start"
+            await send(outgoing)
+
+        with contextlib.suppress(BodyTooLarge):  # answered below
+            await self.app(scope, counted, guarded_send)
+        if exceeded and not started:
+            await respond(
+                send, 413, error_body(scope["path"], 413, message), {"Connection": "close"}
+            )
+
+
+class LimitConcurrency:
+    """At most `limit` uploads and synchronous transcriptions at a time; another is answered
+    429 with Retry-After before its body is read. Status polls are never limited."""
+
+    def __init__(self, app: App, limit: int, retry_after_s: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+        self.active = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (scope["method"], scope["path"]) not in HEAVY:
+            await self.app(scope, receive, send)
+            return
+        if self.active >= self.limit:
+            message = f"{self.limit} uploads are being handled: try again in {self.retry_after_s} s"
+            body = error_body(scope["path"], 429, message)
+            await respond(send, 429, body, {"Retry-After": str(self.retry_after_s)})
+            return
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
