@@ -18,7 +18,6 @@ from whisper_pipeline.api.tokens import TokenStore
 from whisper_pipeline.api.uploads import Upload, is_upload
 from whisper_pipeline.core.display import label
 from whisper_pipeline.core.exports import EXPORT_FORMATS
-from whisper_pipeline.core.tags import TAG_STEP_STARTED, own_tags, read_time_tag
 from whisper_pipeline.defs.resources.hand_off import RecordingResults
 from whisper_pipeline.runtime import runner
 from whisper_pipeline.runtime.settings import with_settings
@@ -138,10 +137,10 @@ def recording_view(api: Api, recording_id: str, base_url: str = "") -> dict[str,
     so far, progress and ETA, the error with its step, and (once processed) its language(s),
     speakers, duration and the links to its transcripts. KeyError when it is not here."""
     entry = api.storage.registry.get(recording_id)
-    rows = recent_runs(api.instance, limit=1, recording_ids=[recording_id])
+    now = time.time()
+    rows = recent_runs(api.instance, limit=1, now=now, recording_ids=[recording_id])
     row = rows[0] if rows else None
-    run = api.instance.get_run_by_id(row["run_id"]) if row else None
-    state = STATES[run.status] if run is not None else "registered"
+    state = STATES[DagsterRunStatus(row["status"])] if row else "registered"
     view: dict[str, Any] = {
         "id": recording_id,
         "file": label(entry.source_name),
@@ -150,11 +149,11 @@ def recording_view(api: Api, recording_id: str, base_url: str = "") -> dict[str,
         "registered_at": entry.registered_at,
     }
     if row and state not in FINAL_STATES:
-        started = read_time_tag(own_tags(run).get(TAG_STEP_STARTED))
+        elapsed = row["step_elapsed_s"]
         view.update(
             {
                 "step": row["step"],
-                "step_started_at": _iso(started),
+                "step_started_at": _iso(now - elapsed) if elapsed is not None else None,
                 "segments": row["segments"],
                 "progress_percent": row["percent"],
                 "eta_s": row["eta_s"],

@@ -119,9 +119,11 @@ def recent_runs(
                 limit=limit,
             )
         ]
-        runs = sorted(runs, key=lambda run: run.run_id)  # stable before the time sort
-        created = {r.dagster_run.run_id: r.create_timestamp for r in _records(instance, runs)}
-        runs = sorted(runs, key=lambda run: created.get(run.run_id, 0), reverse=True)[:limit]
+        if len(recording_ids) > 1:  # one recording's runs come newest first already
+            runs = sorted(runs, key=lambda run: run.run_id)  # stable before the time sort
+            created = {r.dagster_run.run_id: r.create_timestamp for r in _records(instance, runs)}
+            runs = sorted(runs, key=lambda run: created.get(run.run_id, 0), reverse=True)
+        runs = runs[:limit]
     for run in runs:
         tags = own_tags(run)
         started = read_time_tag(tags.get(TAG_STEP_STARTED))
