@@ -34,3 +34,4 @@ bench: setup
 	$(VENV)/bin/python -m bench.non_speech
 	$(VENV)/bin/python -m bench.event_log
 	$(VENV)/bin/python -m bench.api
+	$(VENV)/bin/python -m bench.metrics

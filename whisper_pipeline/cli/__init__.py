@@ -14,6 +14,7 @@ import click
 from whisper_pipeline.cli.api import api_command, api_token_group
 from whisper_pipeline.cli.common import INTERRUPTED, Options
 from whisper_pipeline.cli.evaluation import evaluate_command, samples_command
+from whisper_pipeline.cli.metrics import metrics_command
 from whisper_pipeline.cli.results import query_command, search_command
 from whisper_pipeline.cli.run import run_command
 from whisper_pipeline.cli.services import ui_command, with_instance_command, worker_command
@@ -59,6 +60,7 @@ for command in (
     with_instance_command,
     api_command,
     api_token_group,
+    metrics_command,
 ):
     cli.add_command(command)
 

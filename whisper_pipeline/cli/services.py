@@ -109,19 +109,34 @@ def _kill_leftovers(group: int) -> None:
 )
 @click.option("--name", help="Worker node name (default whisper@<host>).")
 @click.option("--loglevel", default="INFO", show_default=True)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=1, max=65535),
+    default=None,
+    help="Serve the worker's Prometheus metrics on this port (docs/monitoring.md).",
+)
 @pass_options
 def worker_command(
-    options: Options, queues: str, concurrency: int, name: str | None, loglevel: str
+    options: Options,
+    queues: str,
+    concurrency: int,
+    name: str | None,
+    loglevel: str,
+    metrics_port: int | None,
 ) -> int:
     """Start a run worker (Celery) that keeps models loaded across runs."""
     from whisper_pipeline.runtime.instance import prepare_dagster_home
     from whisper_pipeline.runtime.local_worker import worker_command as celery_command
     from whisper_pipeline.runtime.local_worker import worker_environment
+    from whisper_pipeline.runtime.worker_metrics import metrics_environment
 
     dagster_home = prepare_dagster_home(options.pipeline_home)
     command = celery_command(queues, concurrency, name, loglevel)
     click.echo(f"DAGSTER_HOME={dagster_home}\nstarting: {' '.join(command)}", err=True)
-    os.execve(command[0], command, worker_environment(concurrency))
+    env = worker_environment(concurrency)
+    if metrics_port:
+        env = metrics_environment(env, metrics_port)
+    os.execve(command[0], command, env)
     return 0
 
 

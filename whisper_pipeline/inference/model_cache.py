@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from whisper_pipeline.core import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -148,6 +150,7 @@ class ModelCache:
                 entry.borrowers += 1
                 self._entries.move_to_end(key)
                 self.stats.hits += 1
+                metrics.CACHE_HITS.labels(family=metrics.family(key)).inc()
                 log.info("model reused from cache: %s", describe_key(key))
                 return entry, True
             key_lock = self._loading.setdefault(key, threading.Lock())
@@ -157,6 +160,7 @@ class ModelCache:
                 if entry is not None:
                     entry.borrowers += 1
                     self.stats.hits += 1
+                    metrics.CACHE_HITS.labels(family=metrics.family(key)).inc()
                     return entry, True
             started = time.monotonic()
             model = load()
@@ -166,6 +170,10 @@ class ModelCache:
                 entry = _Entry(key, model, release, seconds, borrowers=1)
                 self._entries[key] = entry
                 self.stats.misses += 1
+                kind = metrics.family(key)
+                metrics.CACHE_MISSES.labels(family=kind).inc()
+                metrics.LOAD_SECONDS.labels(family=kind).observe(seconds)
+                metrics.MODELS_LOADED.labels(family=kind).inc()
                 self._loading.pop(key, None)
                 self._evict_over_bound()
                 self._register_atexit()
@@ -191,7 +199,8 @@ class ModelCache:
         """Drop the model and run its release function; failures are logged with traceback.
         `free_memory`: collect garbage and hand memory back now (several releases in a row do
         that once, after the last)."""
-        self._entries.pop(entry.key, None)
+        if self._entries.pop(entry.key, None) is not None:
+            metrics.MODELS_LOADED.labels(family=metrics.family(entry.key)).dec()
         model, entry.model = entry.model, None
         self.stats.releases += 1
         try:

@@ -20,6 +20,7 @@ from dagster import DagsterInstance
 from whisper_pipeline.inference.cpu_share import threads_per_process
 from whisper_pipeline.inference.devices import cuda_devices
 from whisper_pipeline.runtime.worker import WORKER_QUEUES
+from whisper_pipeline.runtime.worker_metrics import metrics_environment
 
 STOP_GRACE_S = 30.0
 
@@ -62,7 +63,7 @@ def worker_environment(concurrency: int, env: dict[str, str] | None = None) -> d
     env = dict(os.environ if env is None else env)
     if concurrency > 1 and not env.get("OMP_NUM_THREADS"):
         env["OMP_NUM_THREADS"] = str(threads_per_process(concurrency))
-    return env
+    return metrics_environment(env)  # a metrics port in the environment: served
 
 
 CPU_RUNS_AT_A_TIME = 2

@@ -149,5 +149,27 @@ def _import_the_pipeline() -> None:
 def _release_models(**_kwargs: Any) -> None:
     """Worker children leave through os._exit, which skips atexit: release models here."""
     from whisper_pipeline.inference.model_cache import MODEL_CACHE
+    from whisper_pipeline.runtime.worker_metrics import pool_process_exited
 
     MODEL_CACHE.shutdown()
+    pool_process_exited(os.getpid())
+
+
+@signals.celeryd_after_setup.connect
+def _serve_metrics(sender: str, instance: Any, **_kwargs: Any) -> None:
+    """The worker's heartbeat, and its metrics endpoint when it was given a port
+    (runtime/worker_metrics.py); neither may stop the worker."""
+    from whisper_pipeline.runtime.worker_metrics import serve_worker_metrics
+
+    try:
+        queues = sorted(instance.app.amqp.queues.consume_from)
+        serve_worker_metrics(str(sender), queues)
+    except Exception:
+        log.exception("worker metrics not served")
+
+
+@signals.worker_shutdown.connect
+def _remove_metric_files(**_kwargs: Any) -> None:
+    from whisper_pipeline.runtime.worker_metrics import remove_metrics_dir
+
+    remove_metrics_dir()

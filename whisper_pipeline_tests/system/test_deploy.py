@@ -35,15 +35,38 @@ def compose_config(**env):
 
 
 def test_compose_file_validates_with_postgres_redis_code_webserver_daemon_api_and_a_gpu_worker():
-    result = compose_config(POSTGRES_PASSWORD="example")
+    result = compose_config(POSTGRES_PASSWORD="example", GRAFANA_PASSWORD="example")
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     services = config["services"]
-    assert set(services) == {"postgres", "redis", "code", "webserver", "daemon", "api", "worker"}
-    for name in ("webserver", "api"):  # loopback only until a proxy (and TLS) is put in front
+    assert set(services) == {
+        "postgres",
+        "redis",
+        "code",
+        "webserver",
+        "daemon",
+        "api",
+        "worker",
+        "metrics",
+        "prometheus",
+        "grafana",
+    }
+    for name in (
+        "webserver",
+        "api",
+        "prometheus",
+        "grafana",
+    ):  # loopback only until a proxy (and TLS) is put in front
         (port,) = services[name]["ports"]  # compose v1 prints short syntax, v2 long syntax
         assert (port["host_ip"] if isinstance(port, dict) else port.split(":")[0]) == "127.0.0.1"
     assert services["api"]["command"][:2] == ["whisper-pipeline", "api"]
+    assert services["metrics"]["command"][:2] == ["whisper-pipeline", "metrics"]
+    assert "--metrics-port" in services["worker"]["command"]
+    mounted = {
+        v["source"] if isinstance(v, dict) else v.split(":")[0]
+        for v in services["grafana"]["volumes"]
+    }
+    assert any(str(m).endswith("grafana/dashboards") for m in mounted)
     worker = services["worker"]  # runs execute in the worker: it gets the GPU and the data
     devices = worker["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["capabilities"] == ["gpu"]

@@ -68,6 +68,7 @@ def diarization(
 ) -> MaterializeResult:
     facts = recording_metadata
     with recording_step(context, storage, "diarization", facts.duration_s) as step:
+        step.model, step.device = diarizer.resolved_backend(), diarizer.resolved_device()
         cache = "not used"
         duration_s = facts.duration_s  # or less, when less decodes (a truncated file)
         if diarizer.resolved_backend() == "none":

@@ -1,6 +1,7 @@
 """What every per-recording step shares: progress, failures that carry context, failure rows."""
 
 import logging
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from dagster import (
 
 from whisper_pipeline.adapters.dagster_internals import interrupts_deferred
 from whisper_pipeline.core.errors import PipelineError, StepFailure, interrupted_message
+from whisper_pipeline.core.metrics import observe_step
 from whisper_pipeline.core.processes import this_process_tags, worker_name
 from whisper_pipeline.core.progress import ProgressReporter, ProgressSnapshot
 from whisper_pipeline.core.records import RecordingFacts
@@ -65,6 +67,8 @@ class StepState:
     step: str
     recording_id: str
     progress: ProgressReporter
+    model: str = ""  # what the step ran, for its duration and RTF metrics (core/metrics.py)
+    device: str = ""
 
     @property
     def segments(self) -> int | None:
@@ -338,6 +342,7 @@ def recording_step(
     """Run a step's body with a progress reporter; any exception becomes a Dagster Failure whose
     message names the step (and segments reached) and the problem, and a `failures` row.
     Steps through the audio (`duration_s` given: the model steps) free memory when they end."""
+    started = time.monotonic()
     reporter = ProgressReporter(step, context.partition_key, duration_s, _sinks(context, storage))
     state = StepState(step=step, recording_id=context.partition_key, progress=reporter)
     try:
@@ -388,6 +393,7 @@ def recording_step(
     if duration_s is not None:  # the model steps (they report progress through the audio)
         reporter.update(position_s=duration_s, force=True)
         free_memory_logged(f"after {step}")  # hand back what the models no longer need
+    observe_step(step, time.monotonic() - started, duration_s, state.model, state.device)
 
 
 def source_file(storage: PipelineStorage, facts: RecordingFacts) -> Path:

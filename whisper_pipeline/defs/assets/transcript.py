@@ -78,6 +78,7 @@ def transcript(
 ) -> MaterializeResult:
     facts = recording_metadata
     with recording_step(context, storage, "transcribe", facts.duration_s) as step:
+        step.model, step.device = asr.model_label(), asr.resolved_device()
         path = source_file(storage, facts)
         with (
             asr.borrow() as whisper,
