@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -76,8 +77,19 @@ class FileRows:
         self.rows: dict[str, Any] = {}
         self.unreadable: set[str] = set()
         self._seen: dict[str, int] = {}
+        self._folder_stamp: int | None = None
 
     def refresh(self, folder: Path) -> dict[str, Any]:
+        """Files are only ever added, replaced or removed by a rename (storage/warehouse.py
+        writes atomically), which changes the folder's modification time: an unchanged
+        folder is not listed again."""
+        try:
+            stamp = folder.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        if stamp is not None and stamp == self._folder_stamp and not self.unreadable:
+            return self.rows
+        self._folder_stamp = stamp
         present = {}
         if folder.is_dir():
             for entry in folder.iterdir():
@@ -131,8 +143,26 @@ class PipelineCollector:
         self.failures = FileRows(_first_row(["step", "error_type", "error"]))
         self.durations = FileRows(_first_row(["duration_s"]))
         self.transcribed = FileRows(lambda path: True)
+        self.analyzed = FileRows(lambda path: True)
+        self._registry_count: tuple[int | None, int] = (None, 0)
+        self._lock = threading.Lock()  # one scrape (or the warm-up) at a time
+
+    def _registered(self) -> int:
+        """Registry entries, counted again only when the registry folder changed."""
+        registry = home.registry_dir(self.pipeline_home)
+        if not registry.is_dir():
+            return 0
+        stamp = registry.stat().st_mtime_ns
+        if self._registry_count[0] != stamp:
+            self._registry_count = (stamp, sum(1 for _ in registry.glob("*.json")))
+        return self._registry_count[1]
 
     def collect(self) -> Iterator[Any]:
+        with self._lock:
+            families = list(self._collect())
+        yield from families
+
+    def _collect(self) -> Iterator[Any]:
         started = time.monotonic()
         up = GaugeMetricFamily(
             "whisper_exporter_source_up",
@@ -212,10 +242,9 @@ class PipelineCollector:
         yield from (percent, segments, quiet)
 
     def _recordings(self) -> Iterator[Any]:
-        registry = home.registry_dir(self.pipeline_home)
-        registered = sum(1 for _ in registry.glob("*.json")) if registry.is_dir() else 0
+        registered = self._registered()
         transcribed = len(self.transcribed.refresh(self.warehouse_dir / "transcripts"))
-        analyzed = len(FileRows(lambda path: True).refresh(self.warehouse_dir / "recording_stats"))
+        analyzed = len(self.analyzed.refresh(self.warehouse_dir / "recording_stats"))
         family = GaugeMetricFamily(
             "whisper_recordings",
             "Recordings by state: registered (all), transcribed, analyzed (every step done).",
@@ -334,12 +363,14 @@ class PipelineCollector:
 def serve(instance: DagsterInstance, pipeline_home: Path, host: str, port: int) -> None:
     """Serve /metrics until SIGTERM or Ctrl+C."""
     import signal
-    import threading
 
     from prometheus_client import CollectorRegistry, start_http_server
 
+    collector = PipelineCollector(instance, pipeline_home)
     registry = CollectorRegistry()
-    registry.register(PipelineCollector(instance, pipeline_home))
+    registry.register(collector)
+    # the first scrape reads every warehouse file: done now, so no scrape waits for it
+    threading.Thread(target=lambda: list(collector.collect()), name="warm-up", daemon=True).start()
     server, thread = start_http_server(port, addr=host, registry=registry)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

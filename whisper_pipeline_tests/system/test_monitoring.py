@@ -119,10 +119,6 @@ def prometheus(tmp_path):
 
 
 def test_prometheus_sees_processed_failed_and_killed_recordings(prometheus, tmp_path, sample_call):
-    from dagster import RunsFilter
-
-    from whisper_pipeline.core.tags import SOURCE_NAME_TAG, TAG_PID, TAG_STEP
-
     server, ports = prometheus
     home = tmp_path / "home"
     env = cli_env(home)
@@ -131,6 +127,18 @@ def test_prometheus_sees_processed_failed_and_killed_recordings(prometheus, tmp_
         env,
         cwd=REPO,
     )
+    try:
+        three_recordings_as_prometheus_sees_them(server, ports, home, env, tmp_path, sample_call)
+    finally:
+        kill_group(exporter)
+
+
+def three_recordings_as_prometheus_sees_them(server, ports, home, env, tmp_path, sample_call):
+    """One good, one not audio, one whose pool process is killed in transcription."""
+    from dagster import RunsFilter
+
+    from whisper_pipeline.core.tags import SOURCE_NAME_TAG, TAG_PID, TAG_STEP
+
     inbox = tmp_path / "recordings"
     inbox.mkdir()
     shutil.copyfile(sample_call, inbox / "a good call.wav")
@@ -206,7 +214,6 @@ def test_prometheus_sees_processed_failed_and_killed_recordings(prometheus, tmp_
     for panel in json.loads(DASHBOARD.read_text())["panels"]:
         for target in panel["targets"]:
             server.query(target["expr"])
-    kill_group(exporter)
 
 
 class _instance:
