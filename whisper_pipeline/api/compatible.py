@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from whisper_pipeline.api import formats, service
+from whisper_pipeline.api.guards import openai_error_body
 from whisper_pipeline.api.recordings import api_of, base_url, receive, run_config_for
 from whisper_pipeline.api.uploads import UploadRefused
 from whisper_pipeline.core.exports import to_srt, to_tsv, to_vtt
@@ -67,20 +68,13 @@ async def transcribe(
     """Submit and wait for the run; the recording id and its JSON export. 504 when the sync
     timeout passes first (the run goes on: follow `status_url`), 500 when the run fails (its
     step and error), 503 when it was canceled."""
-    from whisper_pipeline.runtime.run_health import fail_runs_with_dead_workers
-
     api = api_of(request)
     submission = await run_in_threadpool(service.submit, api, upload, force, run_config)
     recording_id, run_id = submission.recording_id, submission.run_id
     timeout_s = min(wait_s or api.limits.sync_timeout_s, api.limits.sync_timeout_s)
     status_url = f"{base_url(request)}/v1/recordings/{recording_id}"
     if run_id is not None:
-        state = await service.wait_for_run(
-            api,
-            run_id,
-            timeout_s,
-            on_poll=lambda: fail_runs_with_dead_workers(api.instance, [run_id], api.storage),
-        )
+        state = await service.wait_for_run(api, run_id, timeout_s)
         if state is None:
             raise RunNotDone(
                 504,
@@ -222,10 +216,10 @@ def deployment_models() -> list[str]:
     return names
 
 
-def openai_error(status: int, message: str, param: str | None = None, code: str | None = None):
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return JSONResponse(body, status_code=status)
+def openai_error(
+    status: int, message: str, param: str | None = None, code: str | None = None
+) -> JSONResponse:
+    return JSONResponse(openai_error_body(status, message, param, code), status_code=status)
 
 
 @router.get("/v1/models", tags=["OpenAI"], summary="The models this deployment runs")

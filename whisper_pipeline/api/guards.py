@@ -46,13 +46,19 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def openai_error_body(
+    status: int, message: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error shape, which its SDK reads into its exceptions."""
+    kinds = {401: "authentication_error", 429: "rate_limit_exceeded"}
+    kind = kinds.get(status, "invalid_request_error" if status < 500 else "server_error")
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
 def error_body(path: str, status: int, message: str) -> dict[str, Any]:
-    """OpenAI's error shape on its endpoints (its SDK reads it), FastAPI's elsewhere."""
+    """OpenAI's error shape on its endpoints, FastAPI's elsewhere."""
     if path.startswith("/v1/audio/") or path == "/v1/models":
-        kinds = {401: "authentication_error", 413: "invalid_request_error", 429: "rate_limit"}
-        return {
-            "error": {"message": message, "type": kinds.get(status, "server_error"), "code": None}
-        }
+        return openai_error_body(status, message)
     return {"detail": message}
 
 

@@ -20,7 +20,9 @@ STALE_VOICES_S = 24 * 3600.0  # a request's voice samples outlive its run by at 
 
 
 class WorkerKeeper:
-    """The run worker this API process started (embedded broker only), restarted when it dies."""
+    """Runs whose worker died are failed with their step (what ends a synchronous request's
+    wait); on the embedded broker, the run worker this API process started, restarted when it
+    dies."""
 
     def __init__(self, api: Api, concurrency: int) -> None:
         from whisper_pipeline.runtime.local_worker import start_worker_process, uses_embedded_broker
@@ -32,7 +34,7 @@ class WorkerKeeper:
         self.restarts = 0
         if uses_embedded_broker(api.instance):
             self.worker = start_worker_process(self._log_dir(), concurrency, "api")
-            threading.Thread(target=self._watch, name="worker-keeper", daemon=True).start()
+        threading.Thread(target=self._watch, name="worker-keeper", daemon=True).start()
 
     def _log_dir(self) -> Path:
         return self.api.pipeline_home / "logs"

@@ -18,7 +18,6 @@ from whisper_pipeline.api.tokens import TokenStore
 from whisper_pipeline.api.uploads import Upload, is_upload
 from whisper_pipeline.core.display import label
 from whisper_pipeline.core.exports import EXPORT_FORMATS
-from whisper_pipeline.defs.resources.hand_off import RecordingResults
 from whisper_pipeline.runtime import runner
 from whisper_pipeline.runtime.settings import with_settings
 from whisper_pipeline.runtime.status import recent_runs
@@ -105,9 +104,10 @@ def latest_run_id(api: Api, recording_id: str) -> str | None:
     return rows[0]["run_id"] if rows else None
 
 
-async def wait_for_run(api: Api, run_id: str, timeout_s: float, on_poll=None) -> str | None:
-    """The run's final status, or None when `timeout_s` passed first (the run goes on).
-    `on_poll` runs on each poll (finding a dead worker)."""
+async def wait_for_run(api: Api, run_id: str, timeout_s: float) -> str | None:
+    """The run's final status, or None when `timeout_s` passed first (the run goes on). A run
+    whose worker died is failed by the server's keeper (api/server.py), which ends the wait."""
+    import anyio
     from starlette.concurrency import run_in_threadpool
 
     deadline = time.monotonic() + timeout_s
@@ -117,19 +117,7 @@ async def wait_for_run(api: Api, run_id: str, timeout_s: float, on_poll=None) ->
             return STATES[run.status]
         if time.monotonic() > deadline:
             return None
-        if on_poll is not None:
-            await run_in_threadpool(on_poll)
-        await _sleep(0.25)
-
-
-async def _sleep(seconds: float) -> None:
-    import anyio
-
-    await anyio.sleep(seconds)
-
-
-def registered_ids(api: Api) -> list[str]:
-    return api.storage.registry.ids()
+        await anyio.sleep(0.25)
 
 
 def recording_view(api: Api, recording_id: str, base_url: str = "") -> dict[str, Any]:
@@ -274,13 +262,6 @@ def delete_recording(api: Api, recording_id: str) -> list[str]:
     removed.append("registration")
     storage.warehouse.refresh_database()
     return removed
-
-
-def speakers_of(api: Api, recording_id: str) -> list[str]:
-    try:
-        return list(RecordingResults(api.storage, recording_id).diarization.speakers)
-    except FileNotFoundError:
-        return []
 
 
 def voices_dir(api: Api) -> Path:

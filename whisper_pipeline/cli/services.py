@@ -128,15 +128,13 @@ def worker_command(
     from whisper_pipeline.runtime.instance import prepare_dagster_home
     from whisper_pipeline.runtime.local_worker import worker_command as celery_command
     from whisper_pipeline.runtime.local_worker import worker_environment
-    from whisper_pipeline.runtime.worker_metrics import metrics_environment
+    from whisper_pipeline.runtime.worker_metrics import PORT_ENV
 
     dagster_home = prepare_dagster_home(options.pipeline_home)
     command = celery_command(queues, concurrency, name, loglevel)
     click.echo(f"DAGSTER_HOME={dagster_home}\nstarting: {' '.join(command)}", err=True)
-    env = worker_environment(concurrency)
-    if metrics_port:
-        env = metrics_environment(env, metrics_port)
-    os.execve(command[0], command, env)
+    base = {**os.environ, PORT_ENV: str(metrics_port)} if metrics_port else None
+    os.execve(command[0], command, worker_environment(concurrency, base))
     return 0
 
 

@@ -139,13 +139,16 @@ class PipelineCollector:
         self.instance = instance
         self.pipeline_home = pipeline_home
         self.warehouse_dir = home.warehouse_dir(pipeline_home)
-        self.table_rows: dict[str, FileRows] = {}
+        self.table_rows: dict[str, FileRows] = {}  # rows per file, by table
         self.failures = FileRows(_first_row(["step", "error_type", "error"]))
         self.durations = FileRows(_first_row(["duration_s"]))
-        self.transcribed = FileRows(lambda path: True)
-        self.analyzed = FileRows(lambda path: True)
         self._registry_count: tuple[int | None, int] = (None, 0)
         self._lock = threading.Lock()  # one scrape (or the warm-up) at a time
+
+    def _rows_of(self, table: str) -> dict[str, int]:
+        """Rows per file of a warehouse table (one reader per table, shared by the sources)."""
+        reader = self.table_rows.setdefault(table, FileRows(_row_count))
+        return reader.refresh(self.warehouse_dir / table)
 
     def _registered(self) -> int:
         """Registry entries, counted again only when the registry folder changed."""
@@ -243,8 +246,8 @@ class PipelineCollector:
 
     def _recordings(self) -> Iterator[Any]:
         registered = self._registered()
-        transcribed = len(self.transcribed.refresh(self.warehouse_dir / "transcripts"))
-        analyzed = len(self.analyzed.refresh(self.warehouse_dir / "recording_stats"))
+        transcripts = self._rows_of("transcripts")
+        transcribed, analyzed = len(transcripts), len(self._rows_of("recording_stats"))
         family = GaugeMetricFamily(
             "whisper_recordings",
             "Recordings by state: registered (all), transcribed, analyzed (every step done).",
@@ -267,7 +270,7 @@ class PipelineCollector:
             sum(
                 (row.get("duration_s") or 0.0)
                 for name, row in durations.items()
-                if name in self.transcribed.rows
+                if name in transcripts
             ),
         )
         yield audio
@@ -303,8 +306,7 @@ class PipelineCollector:
             "whisper_warehouse_rows", "Rows of each warehouse table.", labels=["table"]
         )
         for table in TABLES:
-            reader = self.table_rows.setdefault(table, FileRows(_row_count))
-            rows.add_metric([table], sum(reader.refresh(self.warehouse_dir / table).values()))
+            rows.add_metric([table], sum(self._rows_of(table).values()))
         yield rows
         unreadable = GaugeMetricFamily(
             "whisper_warehouse_unreadable_files",

@@ -34,11 +34,11 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 HEARTBEAT_S = 10.0
 
 
-def metrics_environment(env: dict[str, str], port: int | None = None) -> dict[str, str]:
-    """The environment of a worker that serves metrics on `port` (or the port already in
-    `env`): a fresh folder for its processes' metric files, set before anything imports
-    prometheus_client. Without a port, `env` unchanged."""
-    port = port or int(env.get(PORT_ENV) or 0)
+def metrics_environment(env: dict[str, str]) -> dict[str, str]:
+    """The environment of a worker that serves metrics on the port `env` names: a fresh folder
+    for its processes' metric files, set before anything imports prometheus_client. Without a
+    port, `env` unchanged."""
+    port = int(env.get(PORT_ENV) or 0)
     if not port:
         return env
     folder = Path(tempfile.mkdtemp(prefix=f"whisper-worker-metrics-{port}-"))
