@@ -3,7 +3,8 @@
 - run-launcher classes (`CheckRunHealthResult`, `WorkerStatus`, `ConfigurableClassData`) and
   dagster-celery's launcher, which runtime/launcher.py extends;
 - executing a launched run inside a long-lived worker process (what `dagster api
-  execute_run` does in a fresh process) and Dagster's SIGTERM-as-interrupt handling;
+  execute_run` does in a fresh process) and Dagster's SIGTERM-as-interrupt handling, and
+  whether a terminate arrived outside a step's body (Dagster notes it for later);
 - loading the code location in this process and creating a run from it exactly as the UI
   does (origin, job snapshot, execution plan), so the UI can re-execute CLI runs;
 - the failure reason a run monitor gives a run it ends (so Dagster's run retries act on it).
@@ -85,6 +86,14 @@ def interrupts_deferred() -> Iterator[None]:
 
     with capture_interrupts():
         yield
+
+
+def terminate_noted() -> bool:
+    """A terminate (SIGTERM/SIGINT) arrived where Dagster does not raise it at once (as a step
+    ends): it would be raised in the next step's body, after that step's start."""
+    from dagster._utils.interrupts import check_captured_interrupt
+
+    return check_captured_interrupt()
 
 
 def interrupts_on_sigterm() -> None:

@@ -129,7 +129,7 @@ def _follow_runs(
                 click.echo(
                     f"{label(item.entry.source_name)} -> {item.entry.recording_id}: run {item.run_id}"
                 )
-            follower = _RunFollower(instance, launched, worker, storage)
+            follower = _RunFollower(instance, launched, worker, storage, stop)
             followed.outcomes += runner.wait_for_runs(
                 instance, launched, on_outcome=follower.report, check=follower.poll
             )
@@ -214,9 +214,10 @@ class _RunFollower:
     """Prints each run's outcome, and its progress line whenever it changes; watches the
     command's own worker, if it has one."""
 
-    def __init__(self, instance, launched, worker, storage) -> None:
+    def __init__(self, instance, launched, worker, storage, stop: _StopRequest) -> None:
         import time
 
+        self.stop = stop
         self.instance = instance
         self.worker = worker
         self.storage = storage
@@ -241,6 +242,7 @@ class _RunFollower:
 
         from whisper_pipeline.runtime.run_health import fail_runs_with_dead_workers
 
+        self.stop.raise_if_signaled()
         if self.worker is not None:
             self.worker.check()
             if time.monotonic() > self.next_health_check:
@@ -285,6 +287,12 @@ def wait_for_cancellation(instance, run_ids: list[str], storage, timeout_s: floa
 
 class _StopRequest:
     signal: int | None = None
+
+    def raise_if_signaled(self) -> None:
+        """The handler's KeyboardInterrupt can be swallowed (raised inside a garbage-collection
+        callback, Python only prints it): whoever waits asks again."""
+        if self.signal is not None:
+            raise KeyboardInterrupt(f"received {signal.Signals(self.signal).name}")
 
 
 @contextmanager

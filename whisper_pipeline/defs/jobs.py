@@ -1,8 +1,8 @@
 """The per-recording job: every step of one recording in one process, sharing loaded models.
 
 Its runs go to the `gpu` Celery queue (runtime/launcher.py): the workers that hold the models.
-A failed step frees accelerator memory itself (assets/step.py), so no failure hook is needed:
-hooks add an event to every step of every run."""
+A failed step frees accelerator memory itself (assets/step.py), so no failure hook is needed;
+the one hook, stop_between_steps, ends a run terminated as a step ends (an event per step)."""
 
 from dagster import (
     AssetSelection,

@@ -9,8 +9,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
+
+from dagster import DagsterInstance, DagsterRun, RunsFilter
 
 from whisper_pipeline.core.errors import ConfigurationError
 from whisper_pipeline.storage import home
@@ -105,3 +108,9 @@ def write_workspace(dagster_home: Path) -> Path:
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")
     return path
+
+
+def runs_by_id(instance: DagsterInstance, run_ids: Iterable[str], **where) -> list[DagsterRun]:
+    """The runs with these ids (none for no ids: Dagster refuses an empty id filter)."""
+    run_ids = list(run_ids)
+    return instance.get_runs(RunsFilter(run_ids=run_ids, **where)) if run_ids else []

@@ -28,6 +28,7 @@ from whisper_pipeline.core.tags import (
     step_name,
 )
 from whisper_pipeline.defs.jobs import PROCESS_RECORDING
+from whisper_pipeline.runtime.instance import runs_by_id
 
 log = logging.getLogger(__name__)
 
@@ -199,9 +200,7 @@ def record_interrupted_steps(instance: DagsterInstance, run_ids: Iterable[str], 
     has no failures row (the step's code had returned): one is added, naming the step."""
     if storage is None:
         return
-    for run in instance.get_runs(
-        RunsFilter(run_ids=list(run_ids), statuses=[DagsterRunStatus.CANCELED])
-    ):
+    for run in runs_by_id(instance, run_ids, statuses=[DagsterRunStatus.CANCELED]):
         step, recording_id = interrupted_step(instance, run.run_id), run.tags.get(PARTITION_TAG)
         if (
             step

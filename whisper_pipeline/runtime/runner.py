@@ -30,6 +30,7 @@ from whisper_pipeline.defs.partitions import (
     RECORDINGS_PARTITION,
     recording_run_tags,
 )
+from whisper_pipeline.runtime.instance import runs_by_id
 from whisper_pipeline.storage.registry import RecordingRegistry, RegisteredRecording
 from whisper_pipeline.storage.warehouse import Warehouse
 
@@ -250,7 +251,7 @@ def cancel_runs(instance: DagsterInstance, run_ids: Iterable[str], reason: str) 
     """Cancel the runs that have not finished: queued ones never start, started ones are
     terminated (their step records where it stopped). Returns the ids it canceled."""
     canceled = []
-    for run in instance.get_runs(RunsFilter(run_ids=list(run_ids))):
+    for run in runs_by_id(instance, run_ids):
         if run.status in FINISHED:
             continue
         instance.add_run_tags(run.run_id, {TAG_CANCEL_REASON: reason})
@@ -275,7 +276,7 @@ def abandon_runs(instance: DagsterInstance, run_ids: Iterable[str], why: str) ->
     (Dagster's run retries may launch it again), the others are canceled."""
     from whisper_pipeline.core.progress import worker_died_message
 
-    for run in instance.get_runs(RunsFilter(run_ids=list(run_ids))):
+    for run in runs_by_id(instance, run_ids):
         if run.status in FINISHED:
             continue
         if run.status in (DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING):

@@ -20,12 +20,14 @@ from dagster import (
     DagsterRun,
     DagsterType,
     Failure,
+    HookContext,
     MaterializeResult,
     MetadataValue,
     PythonObjectDagsterType,
+    success_hook,
 )
 
-from whisper_pipeline.adapters.dagster_internals import interrupts_deferred
+from whisper_pipeline.adapters.dagster_internals import interrupts_deferred, terminate_noted
 from whisper_pipeline.core.errors import PipelineError, StepFailure, interrupted_message
 from whisper_pipeline.core.metrics import observe_step
 from whisper_pipeline.core.processes import this_process_tags, worker_name
@@ -99,6 +101,15 @@ PER_RECORDING: dict[str, Any] = {
     "owners": ASSET_OWNERS,
     "io_manager_key": HAND_OFF,
 }
+
+
+@success_hook(name="stop_between_steps")
+def stop_between_steps(_context: HookContext) -> None:
+    """A run terminated as a step ends stops there: no further step starts (Dagster would note
+    the signal and raise it only inside the next step, after recording that step's start).
+    After a failed step, Dagster itself raises the noted signal as it runs this hook."""
+    if terminate_noted():
+        raise DagsterExecutionInterruptedError("terminated as the step ended")
 
 
 def worker_tags() -> dict[str, str]:
