@@ -102,5 +102,5 @@ def create_app(api: Api, worker_alive: Callable[[], str | None] = lambda: None) 
         retry_after_s=api.limits.retry_after_s,
     )
     app.add_middleware(LimitBody, limit=api.limits.max_upload_bytes)
-    app.add_middleware(RequireToken, tokens=api.tokens)
+    app.add_middleware(RequireToken, tokens=api.tokens, pipeline_home=api.pipeline_home)
     return app

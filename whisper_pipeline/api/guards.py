@@ -1,5 +1,6 @@
 """What every request passes before a route reads a byte of its body (ASGI middleware): a valid
-API token (401 otherwise, saying nothing of what exists), the upload size limit (413, from the
+API token, or for an export file a signed link (storage/export_links.py; 401 otherwise, saying
+nothing of what exists), the upload size limit (413, from the
 Content-Length header at once, or counted as a body without one streams), and the limit on
 uploads and synchronous transcriptions at a time (429 with Retry-After)."""
 
@@ -8,9 +9,12 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from whisper_pipeline.api.tokens import TokenStore
+from whisper_pipeline.storage import export_links
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -20,6 +24,8 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # answered without a token: liveness, readiness, the API's own description
 OPEN_PATHS = ("/health", "/ready", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
+# export files: a GET with the signature of its path needs no token (links on the UI's pages)
+EXPORTS_PREFIX = "/v1/exports/"
 # what uploads a recording or waits for one: limited in number at a time
 HEAVY = {
     ("POST", "/v1/recordings"),
@@ -64,14 +70,16 @@ def error_body(path: str, status: int, message: str) -> dict[str, Any]:
 
 class RequireToken:
     """Every path but the open ones needs `Authorization: Bearer <token>` of a token that
-    exists; a missing, malformed, wrong or revoked token gets the same 401."""
+    exists, or (an export file) the signature of its path; a missing, malformed, wrong or
+    revoked token and a wrong signature get the same 401."""
 
-    def __init__(self, app: App, tokens: TokenStore) -> None:
+    def __init__(self, app: App, tokens: TokenStore, pipeline_home: Path) -> None:
         self.app = app
         self.tokens = tokens
+        self.pipeline_home = pipeline_home
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or self._signed_export(scope):
             await self.app(scope, receive, send)
             return
         given = _header(scope, b"authorization") or ""
@@ -81,6 +89,15 @@ class RequireToken:
             await respond(send, 401, body, {"WWW-Authenticate": "Bearer"})
             return
         await self.app(scope, receive, send)
+
+    def _signed_export(self, scope: Scope) -> bool:
+        path = scope["path"]
+        if scope["method"] not in ("GET", "HEAD") or not path.startswith(EXPORTS_PREFIX):
+            return False
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        given = query.get("sig", [""])[0]
+        key = export_links.link_key(self.pipeline_home)
+        return bool(given) and export_links.is_signed(key, path[len(EXPORTS_PREFIX) :], given)
 
 
 class BodyTooLarge(Exception):

@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from whisper_pipeline.core.scoring import read_rttm
+from whisper_pipeline.defs.resources.storage import PipelineStorage
 from whisper_pipeline.evaluation.samples import pyannote_sample_dir
 from whisper_pipeline.inference.audio import read_spans, write_wav
 from whisper_pipeline.inference.voices import solo_spans
@@ -193,6 +194,17 @@ def test_a_recording_handed_in_followed_named_found_and_deleted(server, sample_c
     assert srt.status_code == 200 and "-->" in srt.text
     for wrong in (f"{recording_id}.docx", "..%2F..%2Fregistry", "other.srt"):
         assert server.get(f"/v1/exports/{recording_id}/{wrong}").status_code == 404
+    # the UI's export links (storage.exports_url naming this endpoint) open in a browser,
+    # which sends no token: signed for their one file
+    served = PipelineStorage(home_dir=str(server.home), exports_url=server.url + "/v1/exports")
+    outputs = server.home / "outputs" / recording_id
+    link = served.export_link(outputs / f"{recording_id}.srt").value
+    opened = requests.get(link, timeout=30)
+    assert opened.status_code == 200 and opened.content == srt.content
+    other_file = link.replace(f"{recording_id}.srt?", f"{recording_id}.vtt?")
+    unsigned = link.partition("?")[0]
+    for refused in (other_file, unsigned, link[:-2] + "xx"):
+        assert requests.get(refused, timeout=30).status_code == 401, refused
 
     again = post_recording(server, a_copy(sample_call, tmp_path, "same call, other name.wav"))
     assert again.status_code == 200 and again.json()["id"] == recording_id

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote
 
 from dagster import ConfigurableResource, MetadataValue
 from pydantic import Field
 
 from whisper_pipeline.core.display import label
-from whisper_pipeline.storage import home
+from whisper_pipeline.storage import export_links, home
 from whisper_pipeline.storage.registry import RecordingRegistry
 from whisper_pipeline.storage.step_outputs import StepOutputStore
 from whisper_pipeline.storage.warehouse import Warehouse
@@ -33,7 +32,8 @@ class PipelineStorage(ConfigurableResource):
         description=(
             "Base URL at which <home>/outputs is served (the HTTP API's download endpoint, or"
             " any web server or bucket serving that folder). When set, the export files on the"
-            " UI's pages are links to <exports_url>/<recording id>/<file>; otherwise paths."
+            " UI's pages are links to <exports_url>/<recording id>/<file>, signed so that the"
+            " API serves them to a browser without a token; otherwise paths."
         ),
     )
 
@@ -41,8 +41,9 @@ class PipelineStorage(ConfigurableResource):
         """An export file as the UI shows it: a link when exports are served, else its path."""
         if not self.exports_url:
             return MetadataValue.path(str(path))
-        relative = Path(path).relative_to(home.outputs_dir(self.home))
-        return MetadataValue.url(f"{self.exports_url.rstrip('/')}/{quote(relative.as_posix())}")
+        relative = Path(path).relative_to(home.outputs_dir(self.home)).as_posix()
+        key = export_links.link_key(self.home)
+        return MetadataValue.url(export_links.signed_link(self.exports_url, key, relative))
 
     @property
     def home(self) -> Path:

@@ -22,8 +22,10 @@ def test_export_files_are_links_when_the_outputs_are_served(tmp_path):
 
     served = PipelineStorage(home_dir=str(tmp_path), exports_url="https://api.example/v1/files/")
     path = served.outputs_for("hot-interview-aaa") / "hot interview.srt"
-    link = served.export_link(path)
-    assert link.url == "https://api.example/v1/files/hot-interview-aaa/hot%20interview.srt"
+    link = served.export_link(path).url
+    assert link.startswith(
+        "https://api.example/v1/files/hot-interview-aaa/hot%20interview.srt?sig="
+    )
     assert PipelineStorage(home_dir=str(tmp_path)).export_link(path).path == str(path)
 
 
