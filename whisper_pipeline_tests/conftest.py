@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 TIERS = ("unit", "integration", "system")  # pyproject.toml describes the markers
+# run config for tests about transcription: no long diarization before it starts
+NO_DIARIZATION = {"resources": {"diarizer": {"config": {"backend": "none"}}}}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -172,6 +174,15 @@ def kill_group(process: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
+
+
+def no_diarization_file(folder: Path) -> Path:
+    """NO_DIARIZATION as a `run --config` file."""
+    import yaml
+
+    path = folder / "no_diarization.yaml"
+    path.write_text(yaml.safe_dump(NO_DIARIZATION))
+    return path
 
 
 def cli_env(home: Path) -> dict[str, str]:

@@ -12,7 +12,7 @@ import pytest
 
 from whisper_pipeline.core.tags import TAG_PID, TAG_STEP
 from whisper_pipeline.defs.resources.storage import PipelineStorage
-from whisper_pipeline_tests.conftest import cli_env, status_rows, wait_for
+from whisper_pipeline_tests.conftest import cli_env, no_diarization_file, status_rows, wait_for
 
 ALIVE = {"NOT_STARTED", "QUEUED", "STARTING", "STARTED", "CANCELING"}
 
@@ -23,9 +23,12 @@ def failures(home) -> list[tuple]:
 
 
 def run_command(home, inbox) -> subprocess.Popen:
-    """`run` one recording at a time: the second waits behind the first, never started."""
+    """`run` one recording at a time: the second waits behind the first, never started (no
+    diarization: the long one is caught as its transcription starts)."""
+    config = no_diarization_file(home.parent)
     return subprocess.Popen(
-        [sys.executable, "-m", "whisper_pipeline.cli", "run", "--workers", "1", str(inbox)],
+        [sys.executable, "-m", "whisper_pipeline.cli", "run", "--workers", "1"]
+        + ["--config", str(config), str(inbox)],
         env=cli_env(home),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -25,7 +25,13 @@ from whisper_pipeline.runtime.instance import (
     instance_config_source,
     prepare_dagster_home,
 )
-from whisper_pipeline_tests.conftest import kill_group, spawn_group, start_worker, wait_for
+from whisper_pipeline_tests.conftest import (
+    NO_DIARIZATION,
+    kill_group,
+    spawn_group,
+    start_worker,
+    wait_for,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
@@ -280,7 +286,7 @@ def test_a_worker_killed_mid_transcription_fails_the_run_with_context_and_anothe
     subprocess.run(["sox", *[str(sample_call)] * 8, str(long_call)], check=True)
     storage = PipelineStorage(home_dir=str(cluster["home"]))
     (entry,) = runner.register(instance, storage.registry, [long_call])
-    (launched,), _ = runner.launch_recordings(instance, [entry])
+    (launched,), _ = runner.launch_recordings(instance, [entry], run_config=NO_DIARIZATION)
 
     def transcribing():
         run = instance.get_run_by_id(launched.run_id)

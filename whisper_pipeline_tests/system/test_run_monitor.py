@@ -27,7 +27,13 @@ from whisper_pipeline.runtime.run_monitor import (
     find_stalled_runs,
     run_monitor,
 )
-from whisper_pipeline_tests.conftest import kill_group, start_worker, status_rows, wait_for
+from whisper_pipeline_tests.conftest import (
+    NO_DIARIZATION,
+    kill_group,
+    start_worker,
+    status_rows,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -57,10 +63,10 @@ def worker(home):
     kill_group(process)
 
 
-def launch(instance: DagsterInstance, home: Path, path: Path) -> str:
+def launch(instance: DagsterInstance, home: Path, path: Path, run_config=None) -> str:
     storage = PipelineStorage(home_dir=str(home))
     (entry,) = runner.register(instance, storage.registry, [path])
-    (launched,), _ = runner.launch_recordings(instance, [entry])
+    (launched,), _ = runner.launch_recordings(instance, [entry], run_config=run_config)
     return launched.run_id
 
 
@@ -100,7 +106,7 @@ def test_stalled_run_is_detected_after_the_threshold_killed_and_failed_with_cont
     home, worker, long_call
 ):
     instance = DagsterInstance.get()
-    run_id = launch(instance, home, long_call)
+    run_id = launch(instance, home, long_call, NO_DIARIZATION)
     run = wait_for(lambda: transcribing(instance, run_id), 180, "transcription to start")
     child = int(run.tags[TAG_PID])  # the worker's pool process running the steps
     assert child != worker.pid
@@ -150,7 +156,7 @@ def test_a_killed_worker_is_reported_dead_with_step_context(home, worker, long_c
     """What Dagster's run monitoring asks the launcher on every poll: the whole worker was
     killed (Celery still says STARTED), and the answer names the step."""
     instance = DagsterInstance.get()
-    run_id = launch(instance, home, long_call)
+    run_id = launch(instance, home, long_call, NO_DIARIZATION)
     run = wait_for(lambda: transcribing(instance, run_id), 180, "transcription to start")
     assert instance.run_launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
     # a concurrent status write can drop the task-id tag: the worker still names the task, so

@@ -11,7 +11,7 @@ import pytest
 from whisper_pipeline.defs.resources.asr import WhisperASR
 from whisper_pipeline.defs.resources.storage import PipelineStorage
 from whisper_pipeline.inference.model_cache import MODEL_CACHE
-from whisper_pipeline_tests.conftest import cli_env, status_rows, wait_for
+from whisper_pipeline_tests.conftest import cli_env, no_diarization_file, status_rows, wait_for
 
 
 def loaded(pipeline) -> bool:
@@ -99,8 +99,10 @@ def test_signal_mid_transcription_stops_cleanly_releases_models_and_fails_the_ru
     subprocess.run(["sox", *[str(sample_call)] * 8, str(long_file)], check=True)
     shutil.copyfile(sample_call, inbox / "zz next.wav")
     home = tmp_path / "home"
+    config = no_diarization_file(tmp_path)  # transcription starts at once
     process = subprocess.Popen(  # one at a time: the second recording waits, never started
-        [sys.executable, "-m", "whisper_pipeline.cli", "run", "--workers", "1", str(inbox)],
+        [sys.executable, "-m", "whisper_pipeline.cli", "run", "--workers", "1"]
+        + ["--config", str(config), str(inbox)],
         env=cli_env(home),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -113,6 +115,12 @@ def test_signal_mid_transcription_stops_cleanly_releases_models_and_fails_the_ru
         # later lines come only every 10 s and the last one at its very end
         if "transcribe: 0 segments" in line:
             break
+
+    def asr_loaded() -> bool:  # the step has its model: the signal comes mid-transcription
+        logs = "".join(path.read_text() for path in (home / "logs").glob("worker-*.log"))
+        return any("model loaded" in line and "asr" in line for line in logs.splitlines())
+
+    wait_for(asr_loaded, 60, "the transcription model to be loaded", interval_s=0.1)
     process.send_signal(sig)
     stdout, rest = process.communicate(timeout=120)
     stderr = "".join(seen) + rest
