@@ -307,7 +307,7 @@ def stop_on_signals() -> Iterator[_StopRequest]:
         stop.signal = signum
         for sig in previous:
             signal.signal(sig, signal.SIG_DFL)
-        raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
+        stop.raise_if_signaled()
 
     for sig in previous:
         signal.signal(sig, interrupt)

@@ -23,6 +23,8 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from whisper_pipeline.core.tags import (
+    CPU_QUEUE,
+    GPU_QUEUE,
     PARTITION_TAG,
     TAG_PERCENT,
     TAG_SEGMENTS,
@@ -31,12 +33,14 @@ from whisper_pipeline.core.tags import (
     own_tags,
     read_time_tag,
 )
+from whisper_pipeline.defs.jobs import PROCESS_RECORDING, RENAME_SPEAKER
+from whisper_pipeline.defs.schedules import refresh_summaries
 from whisper_pipeline.runtime.worker_metrics import heartbeat_dir
 from whisper_pipeline.storage import home
 
 log = logging.getLogger(__name__)
 
-JOBS = ("process_recording", "rename_speaker", "refresh_summaries")
+JOBS = (PROCESS_RECORDING, RENAME_SPEAKER, refresh_summaries.name)  # the code location's jobs
 STATUSES = {
     "queued": [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED],
     "starting": [DagsterRunStatus.STARTING],
@@ -46,7 +50,7 @@ STATUSES = {
     "failure": [DagsterRunStatus.FAILURE],
     "canceled": [DagsterRunStatus.CANCELED],
 }
-QUEUES = ("gpu", "cpu")
+QUEUES = (GPU_QUEUE, CPU_QUEUE)
 WORKER_ALIVE_S = 35.0  # three heartbeats missed: gone
 FAILURE_KINDS = {
     "RecordingError": "decode",
@@ -205,7 +209,7 @@ class PipelineCollector:
             for status, members in STATUSES.items():
                 count = self.instance.get_runs_count(RunsFilter(job_name=job, statuses=members))
                 runs.add_metric([job, status], count)
-                if job == "process_recording" and status == "success":
+                if job == PROCESS_RECORDING and status == "success":
                     processed = count
         yield runs
         done = CounterMetricFamily(

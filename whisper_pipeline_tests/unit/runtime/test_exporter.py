@@ -44,3 +44,11 @@ def test_each_file_is_read_once_until_it_changes_and_damaged_ones_are_counted(tm
     (tmp_path / "a.parquet").unlink()
     assert table.refresh(tmp_path) == {"b.parquet": 3, "c.parquet": 1}
     assert table.unreadable == set()
+
+
+def test_runs_are_counted_for_every_job_of_the_code_location():
+    from whisper_pipeline.definitions import defs
+    from whisper_pipeline.runtime.exporter import JOBS
+
+    jobs = {job.name for job in defs.get_repository_def().get_all_jobs()}
+    assert set(JOBS) == jobs - {"__ASSET_JOB"}
